@@ -1,0 +1,59 @@
+"""Documented defaults for the whole pipeline, in one place.
+
+Each constant states its unit. Precedence, highest first: flow parameters
+(CLI flags or `prefect.yaml`), per-source values in `sources.yaml`, environment
+variables named `GOVETL_<NAME>`, then the values below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "config"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"GOVETL_{name}", default)
+
+
+# --- where things live ---------------------------------------------------
+SOURCES_FILE = Path(_env("SOURCES_FILE", str(PROJECT_ROOT / "sources.yaml")))
+WAREHOUSE_PATH = Path(_env("WAREHOUSE_PATH", str(PROJECT_ROOT / "data" / "warehouse.duckdb")))
+# Raw archive directory (compressed page bytes + fetch log); defaults beside the warehouse.
+ARCHIVE_DIR = Path(_env("ARCHIVE_DIR", str(PROJECT_ROOT / "data" / "archive")))
+
+# --- HTTP ------------------------------------------------------------------
+USER_AGENT = _env(
+    "USER_AGENT",
+    "govetl/0.1 (+https://example.invalid/govetl; open-information research crawler)",
+)
+CONNECT_TIMEOUT = float(_env("CONNECT_TIMEOUT", "5"))  # seconds to establish a connection
+READ_TIMEOUT = float(_env("READ_TIMEOUT", "15"))  # seconds between two received bytes
+DOWNLOAD_DEADLINE = float(_env("DOWNLOAD_DEADLINE", "45"))  # seconds for one whole download
+RETRY_TIMES = int(_env("RETRY_TIMES", "3"))  # retries after the first attempt (4 requests at most)
+RETRY_HTTP_CODES = (429, 500, 502, 503, 504, 522, 524, 408)
+RETRY_BACKOFF_FACTOR = float(_env("RETRY_BACKOFF_FACTOR", "0.5"))  # seconds; doubles per retry
+RETRY_BACKOFF_MAX = float(_env("RETRY_BACKOFF_MAX", "30"))  # seconds, cap of one backoff sleep
+RETRY_AFTER_MAX = float(_env("RETRY_AFTER_MAX", "60"))  # seconds; a longer Retry-After gives up
+MAX_RESPONSE_BYTES = int(_env("MAX_RESPONSE_BYTES", str(8 * 1024 * 1024)))  # decoded bytes
+MAX_REDIRECTS = int(_env("MAX_REDIRECTS", "5"))
+DEFAULT_RATE_LIMIT_PER_SECOND = float(_env("RATE_LIMIT_PER_SECOND", "1"))  # requests/s per host
+OBEY_ROBOTS = _env("OBEY_ROBOTS", "1") == "1"
+# If robots.txt cannot be fetched (network error or 5xx) the host is treated as allowed,
+# and the failure is counted in the run summary (Scrapy's policy). 4xx means "no rules".
+ROBOTS_UNREACHABLE_POLICY = "allow"
+FETCH_CONCURRENCY = int(_env("FETCH_CONCURRENCY", "4"))  # parallel downloads per source
+
+# --- discovery -------------------------------------------------------------
+MAX_LISTING_PAGES = int(_env("MAX_LISTING_PAGES", "50"))  # per listing URL, per run
+# Stop paginating after this many consecutive listing pages that hold no unknown link.
+STOP_AFTER_KNOWN_PAGES = int(_env("STOP_AFTER_KNOWN_PAGES", "1"))
+# A known page is re-checked (conditional GET) once its last check is older than this.
+REVALIDATE_AFTER_HOURS = float(_env("REVALIDATE_AFTER_HOURS", str(24 * 7)))
+
+# --- pipeline --------------------------------------------------------------
+BATCH_SIZE = int(_env("BATCH_SIZE", "100"))  # pages per fetch/extract/load task
+RUN_LOCK_TIMEOUT = float(_env("RUN_LOCK_TIMEOUT", "30"))  # seconds a second run waits, then exits
+WAREHOUSE_LOCK_TIMEOUT = float(_env("WAREHOUSE_LOCK_TIMEOUT", "60"))  # seconds of retrying a locked DuckDB file
