@@ -1,0 +1,135 @@
+"""Extract one page: metadata, cleaned body, outline, metrics and ranks.
+
+`extract_page(html, url, source)` is a pure function of its inputs. Each stage runs on
+its own: a stage that breaks on an odd page records a warning and the page still yields
+everything the other stages found (a page is never lost to one rule).
+
+Command line, for whoever adds a new site:
+    python -m tasks.extract PAGE.html            # a saved page
+    python -m tasks.extract http://host/art.html # fetched politely, robots.txt obeyed
+prints {"report": {...}, "sections": [...], "metrics": [...], "ranks": [...], "warnings": [...]}
+with the warehouse's column names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from tasks.clean import Body, clean_body, locate_body
+from tasks.metadata import PageMetadata, extract_metadata, report_years
+from tasks.metrics import extract_metrics
+from tasks.outline import Outline, parse_outline
+from tasks.page import parse_html
+from tasks.ranks import extract_ranks
+from tasks.records import Extraction, Report, Source
+
+# Bump when a change to the rules changes what pages yield: reprocessing records it per report.
+EXTRACTOR_VERSION = "1.0.0"
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def extract_page(html: str, url: str | None = None, source: Source | None = None) -> Extraction:
+    warnings: list[str] = []
+    root = _stage("parse", lambda: parse_html(html), parse_html(""), warnings)
+    body_selectors = source.body_selectors if source else ()
+    title_selectors = source.title_selectors if source else ()
+    body: Body = _stage("body", lambda: locate_body(root, body_selectors), Body([], None, "failed"), warnings)
+    skip = body.container if body.method != "page" else None  # a whole-page body holds the metadata
+    metadata = _stage("metadata", lambda: extract_metadata(root, skip, title_selectors), PageMetadata(), warnings)
+    title = metadata.get("title")
+    if body.container is not None:
+        body = _stage("body", lambda: clean_body(body, title), body, warnings)
+    warnings += body.warnings + metadata.warnings
+    summary_year, plan_year = report_years(title)
+    index_no = metadata.get("index_no")
+    outline: Outline = _stage(
+        "outline", lambda: parse_outline(body.paragraphs, summary_year, plan_year, title, index_no),
+        parse_outline([]), warnings,
+    )  # fmt: skip
+    warnings += outline.warnings
+    report = Report(
+        index_no=index_no, source=source.name if source else None, region=source.region if source else None,
+        url=url, title=title, publisher=metadata.get("publisher"),
+        publish_date=metadata.get("publish_date"), written_date=metadata.get("written_date"),
+        doc_number=metadata.get("doc_number"), topic=metadata.get("topic"), category=metadata.get("category"),
+        disclosure_mode=metadata.get("disclosure_mode"), disclosure_scope=metadata.get("disclosure_scope"),
+        summary_year=summary_year, plan_year=plan_year, body_text=outline.body_text or None,
+        extractor_version=EXTRACTOR_VERSION,
+    )  # fmt: skip
+    report.content_sha256 = content_hash(report)
+    return Extraction(
+        report=report,
+        sections=outline.sections,
+        metrics=_stage("metrics", lambda: extract_metrics(outline, index_no), [], warnings),
+        ranks=_stage("ranks", lambda: extract_ranks(outline, index_no), [], warnings),
+        warnings=warnings,
+    )
+
+
+def _stage(name: str, run: Callable[[], T], fallback: T, warnings: list[str]) -> T:
+    try:
+        return run()
+    except Exception as exc:  # one broken rule must not lose the page: record and go on
+        log.warning("extraction stage %s failed: %s", name, exc, exc_info=True)
+        warnings.append(f"{name} failed: {type(exc).__name__}: {exc}")
+        return fallback
+
+
+def content_hash(report: Report) -> str:
+    """Hash of what the page says (metadata and body), not of its bytes or of our rules:
+    a view counter or a new extractor version does not make a page 'changed'."""
+    fields = ("index_no", "title", "publisher", "publish_date", "written_date", "doc_number", "topic",
+              "category", "disclosure_mode", "disclosure_scope", "body_text")  # fmt: skip
+    payload = json.dumps([str(getattr(report, f)) for f in fields], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+# --- command line ----------------------------------------------------------------------------
+def _read_page(target: str, source: Source | None) -> tuple[str, str | None]:
+    """Decoded HTML and URL of a file path or an http(s) URL."""
+    from tasks.encoding import decode_html  # imported here: only the CLI needs the network side
+
+    if target.startswith(("http://", "https://")):
+        from tasks.fetch import Fetcher
+        from tasks.records import FetchOutcome
+        from tasks.sources import parse_source
+
+        source = source or parse_source({"name": "cli", "region": "-", "listing_urls": [target]})
+        with Fetcher(source) as fetcher:
+            result = fetcher.fetch(target)
+        if result.outcome is not FetchOutcome.FETCHED or result.body is None:
+            raise SystemExit(f"could not fetch {target}: {result.outcome}: {result.reason}")
+        return decode_html(result.body, result.content_type).text, result.final_url or target
+    data = Path(target).read_bytes()
+    return decode_html(data, None).text, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tasks.extract", description=__doc__.split("\n\n")[0])
+    parser.add_argument("page", help="a saved HTML file or an http(s) URL")
+    parser.add_argument("--sources", help="sources.yaml, to use a source's selectors and region")
+    parser.add_argument("--source", help="name of the source in --sources")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    source = None
+    if args.source:
+        from tasks.sources import load_sources
+
+        source = load_sources(args.sources or "sources.yaml", only=[args.source])[0]
+    html, url = _read_page(args.page, source)
+    json.dump(extract_page(html, url, source).to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""Metadata of a 政府信息公开 page: 索引号, 发布机构, dates, 文号, 分类, 公开方式 … and the title.
+
+The page outside the body is read as lines (tasks.page.element_lines), and labels are
+found in them whatever the layout: "label: value" pairs, several on a line, tables of
+2 or 4 columns, one label per line, <ul><li>, spaced labels (索 引 号), no colon. A label
+present with an empty value (or 无) gives None and no fallback: the page says "none".
+<meta> tags and looser labels (信息来源, 时间) fill only fields whose label is absent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from difflib import SequenceMatcher
+from functools import lru_cache
+
+import lxml.html
+
+from tasks.page import EMPTY_CELL, element_lines, meta_content, select
+from tasks.text import fold, normalize_space
+from tasks.vocab import metadata_rules, page_rules
+
+FIELDS = ("index_no", "publisher", "publish_date", "written_date", "doc_number", "topic",
+          "category", "disclosure_mode", "disclosure_scope", "title")  # fmt: skip
+
+
+@dataclass
+class PageMetadata:
+    values: dict[str, str | None] = field(default_factory=dict)  # field → value (None: stated empty)
+    warnings: list[str] = field(default_factory=list)
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+
+@lru_cache(maxsize=1)
+def _label_index() -> tuple[re.Pattern[str], dict[str, tuple[str, bool]]]:
+    """One regex for every label, and label → (field, is_fallback); '' field = delimiter only."""
+    rules = metadata_rules()
+    owners: dict[str, tuple[str, bool]] = {}
+    for name, labels in rules["fields"].items():
+        owners.update({label: (name, False) for label in labels})
+    for name, labels in rules["fallback_fields"].items():
+        owners.update({label: (name, True) for label in labels if label not in owners})
+    owners.update({label: ("", False) for label in rules["other_labels"] if label not in owners})
+    spaced = sorted(owners, key=len, reverse=True)
+    alternatives = "|".join(r"\s*".join(map(re.escape, label)) for label in spaced)
+    pattern = re.compile(rf"(?:^|(?<=[\s|｜:：;；,，]))(?P<label>{alternatives})\s*(?:[:：]|(?=\s)|$)")
+    return pattern, owners
+
+
+def find_labels(lines: list[str]) -> list[tuple[str, bool, str | None]]:
+    """(field, is_fallback, value) for every label in reading order; value None when empty."""
+    pattern, owners = _label_index()
+    found: list[tuple[str, bool, str | None]] = []
+    for index, line in enumerate(lines):
+        matches = list(pattern.finditer(fold(line)))
+        for i, match in enumerate(matches):
+            end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
+            value = _clean_value(line[match.end():end])
+            if value is None and i + 1 == len(matches):
+                value = _next_cell_value(lines, index)
+            name, fallback = owners[re.sub(r"\s+", "", match.group("label"))]
+            found.append((name, fallback, value))
+    return found
+
+
+def _next_cell_value(lines: list[str], index: int) -> str | None:
+    """Layouts with the value in the next cell or line; an empty cell there means no value."""
+    if index + 1 >= len(lines) or lines[index + 1] == EMPTY_CELL:
+        return None
+    following = lines[index + 1]
+    if _label_index()[0].match(fold(following)):
+        return None
+    return _clean_value(following)
+
+
+def _clean_value(raw: str) -> str | None:
+    value = normalize_space(raw.replace(EMPTY_CELL, " ")).strip(" |｜:：")
+    return None if not value or value in metadata_rules()["empty_values"] else value
+
+
+def extract_metadata(root: lxml.html.HtmlElement, body: lxml.html.HtmlElement | None = None,
+                     title_selectors: tuple[str, ...] = ()) -> PageMetadata:  # fmt: skip
+    lines = element_lines(root, skip=body, keep_empty_cells=True)
+    metadata = PageMetadata()
+    primary: dict[str, str | None] = {}
+    fallback: dict[str, str | None] = {}
+    for name, is_fallback, value in find_labels(lines):
+        if not name:
+            continue
+        if not is_fallback:
+            primary.setdefault(name, value)  # the first label of a field decides, even if empty
+        elif fallback.get(name) is None:
+            fallback[name] = value
+    for name in FIELDS:
+        if name in primary:
+            metadata.values[name] = primary[name]
+        elif fallback.get(name):
+            metadata.values[name] = fallback[name]
+        else:
+            metadata.values[name] = meta_content(root, metadata_rules()["meta_tags"].get(name, []))
+    metadata.values["title"] = find_title(root, body, title_selectors, metadata.values.get("title"))
+    _normalise(metadata)
+    return metadata
+
+
+def _normalise(metadata: PageMetadata) -> None:
+    for name in ("publish_date", "written_date"):
+        raw = metadata.values.get(name)
+        parsed = parse_date(raw)
+        if raw and parsed is None:
+            metadata.warnings.append(f"{name}: {raw!r} is not a date")
+        metadata.values[name] = parsed.isoformat() if parsed else None
+    index_no = metadata.values.get("index_no")
+    if index_no:
+        index_no = re.sub(r"\s+", "", fold(index_no))
+        metadata.values["index_no"] = index_no
+        if not any(re.match(p, index_no) for p in metadata_rules()["index_no_patterns"]):
+            metadata.warnings.append(f"index_no {index_no!r} has an unusual shape")
+    else:
+        metadata.warnings.append("no 索引号 on the page")
+
+
+def parse_date(raw: str | None) -> date | None:
+    """2024- 05- 17 09: 06 / 2023年6月15日 / 2023.6.15 → a date; None when there is none."""
+    if not raw:
+        return None
+    match = re.search(r"((?:19|20)\d{2})\s*[-年./]\s*(\d{1,2})\s*[-月./]\s*(\d{1,2})", fold(raw))
+    if not match:
+        return None
+    try:
+        return date(*map(int, match.groups()))
+    except ValueError:
+        return None
+
+
+def report_years(title: str | None) -> tuple[int | None, int | None]:
+    """(summary_year, plan_year) from a title: each keyword takes the nearest year before it.
+
+    2022年度工作总结及2023年工作计划 → (2022, 2023); 2023年上半年工作总结和下半年打算 → (2023, 2023).
+    """
+    if not title:
+        return None, None
+    folded = fold(title)
+    years = [(m.start(), int(m.group(1))) for m in re.finditer(r"((?:19|20)\d{2})\s*年", folded)]
+    found: dict[str, int] = {}
+    for kind, words in metadata_rules()["title_years"].items():
+        positions = sorted(m.start() for w in words for m in re.finditer(re.escape(w), folded))
+        for position in positions:
+            prior = [year for year_pos, year in years if year_pos < position]
+            if prior:
+                found[kind] = prior[-1]
+                break
+    return found.get("summary"), found.get("plan")
+
+
+# --- the title ---------------------------------------------------------------------------------
+def find_title(root: lxml.html.HtmlElement, body: lxml.html.HtmlElement | None,
+               title_selectors: tuple[str, ...], labelled: str | None) -> str | None:  # fmt: skip
+    """The source's title selector, else the 名称 label, else the heading most like <title>."""
+    for css in title_selectors:
+        for element in select(root, css):
+            text = _element_title(element)
+            if text:
+                return text
+    if labelled:
+        return labelled
+    reference = meta_content(root, metadata_rules()["meta_tags"]["title"]) or _document_title(root)
+    best, best_score = None, 0.0
+    for css in page_rules()["title_selectors"]:
+        for element in select(root, css):
+            if body is not None and (element is body or body in element.iterancestors()):
+                continue
+            text = _element_title(element)
+            score = _title_score(text, reference)
+            if score > best_score:
+                best, best_score = text, score
+    return best or reference
+
+
+def _element_title(element: lxml.html.HtmlElement) -> str | None:
+    """Lines joined without a space: a title broken by <br> is one Chinese phrase."""
+    text = "".join(element_lines(element)).strip()
+    return text if 4 <= len(text) <= 200 else None
+
+
+def _document_title(root: lxml.html.HtmlElement) -> str | None:
+    """<title>, less the site name: the longest part split on _ | - —."""
+    element = root.find(".//title")
+    if element is None or not (element.text or "").strip():
+        return None
+    parts = [p.strip() for p in re.split(r"\s*[_|｜—–-]{1,2}\s*", element.text.strip()) if p.strip()]
+    return max(parts, key=len) if parts else None
+
+
+def _title_score(text: str | None, reference: str | None) -> float:
+    if not text:
+        return 0.0
+    if not reference:
+        return 0.1 * min(len(text), 40)
+    a, b = re.sub(r"\s+", "", text), re.sub(r"\s+", "", reference)
+    if a == b:
+        return 1000.0 + len(a)
+    return SequenceMatcher(None, a, b).ratio() * len(a)

@@ -1,0 +1,354 @@
+"""Find every quantity in a report's text: value, unit, normalised value and unit, qualifier.
+
+Pure functions over strings. The pipeline per sentence:
+  scan_quantities   regex over the folded sentence → Quantity candidates (bare numbers too)
+  resolve_sentence  ranges, old→new pairs, shared units in lists, bare 万/亿 money, beds
+  to_metrics        subject, indicator and year for each quantity that has a unit
+Units, qualifiers and every word list live in config/ (units.csv, metric_rules.yaml).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+
+from tasks.outline import Outline
+from tasks.records import Metric, Section
+from tasks.subjects import assign_indicator, clause_head, find_subject
+from tasks.text import CN_NUMERAL_CHARS, fold, parse_chinese_numeral, sentence_spans
+from tasks.vocab import metric_rules, units
+
+
+@dataclass
+class Quantity:
+    """One number found in a sentence, with offsets into that sentence."""
+
+    start: int
+    end: int
+    num_start: int
+    value: float
+    value_high: float | None = None
+    unit: str | None = None  # surface unit (万/余 excluded), None for a bare number
+    multiplier: float = 1.0
+    unit_written: str = ""  # unit as written, multiplier and 余/多 included: 万余人次
+    approx: bool = False  # 余/多
+    qualifier: str | None = None
+    role: str | None = None
+    chinese: bool = False  # written in Chinese numerals (两个)
+
+    @property
+    def has_unit(self) -> bool:
+        return self.unit is not None
+
+
+# --- the regular expressions, built once from config ---------------------------------
+def _alternation(words: list[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> dict[str, re.Pattern[str]]:
+    rules = metric_rules()
+    not_followed = rules["unit_not_followed_by"]
+    unit_parts = []
+    for surface in sorted(units(), key=len, reverse=True):
+        stop = not_followed.get(surface)
+        guard = f"(?!{_alternation(stop)})" if stop else ""
+        unit_parts.append(re.escape(surface) + guard)
+    approx = _alternation(rules["approx_markers"])
+    mult = _alternation(list(rules["multipliers"]))
+    ranges = _alternation(rules["range_connectors"])
+    quantity = (
+        r"(?P<num>\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+        rf"(?:[ ]{{0,2}}(?:{ranges})[ ]{{0,2}}(?P<num2>\d+(?:\.\d+)?))?"
+        rf"[ ]{{0,2}}(?P<a1>{approx})?(?P<mult>{mult})?(?P<a2>{approx})?[ ]{{0,2}}"
+        rf"(?P<unit>{'|'.join(unit_parts)})?"
+    )
+    cn_count = (
+        rf"(?:{_alternation(rules['chinese_count_cues'])})"
+        rf"(?P<cn>[{CN_NUMERAL_CHARS}]+)(?P<cnunit>个|家|项|名|户|次|场|所|座|批|处|条|件|位)"
+    )
+    year = r"(?<![\d.])((?:19|20)\d{2})(?:年|年度)(?!\d)"
+    return {
+        "quantity": re.compile(quantity),
+        "cn_count": re.compile(cn_count),
+        "year": re.compile(year),
+        "not_adjacent": re.compile(rules["not_adjacent"]),
+    }
+
+
+# --- scanning --------------------------------------------------------------------------
+def scan_quantities(sentence: str) -> list[Quantity]:
+    """All numeric quantities of a folded sentence, bare numbers included (for lists/pairs)."""
+    found = [q for m in _patterns()["quantity"].finditer(sentence) if (q := _quantity(sentence, m))]
+    found += [q for m in _patterns()["cn_count"].finditer(sentence) if (q := _chinese_count(sentence, m))]
+    return sorted(found, key=lambda q: q.start)
+
+
+def _quantity(sentence: str, match: re.Match[str]) -> Quantity | None:
+    start, end = match.span()
+    if _is_code_or_ordinal(sentence, start, end, match.group("unit")):
+        return None
+    number = match.group("num")
+    if "," in number and not re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", number):
+        return None
+    unit = match.group("unit")
+    mult_char = match.group("mult")
+    if unit is None and mult_char is None and match.group("num2"):
+        return None  # 2021-2035, 1-12: a span of years or months, not a quantity
+    rules = metric_rules()
+    multiplier = float(rules["multipliers"][mult_char]) if mult_char else 1.0
+    if unit is None:  # trim the match back to the digits (and 万/亿, kept for money detection)
+        end = match.end("mult") if mult_char else match.end("num")
+    num2 = match.group("num2")
+    written = sentence[match.end("num"):end].strip() if unit or mult_char else ""
+    if num2 is not None:
+        written = sentence[match.end("num2"):end].strip()
+    return Quantity(
+        start=start,
+        end=end,
+        num_start=start,
+        value=float(number.replace(",", "")),
+        value_high=float(num2) if num2 else None,
+        unit=unit,
+        multiplier=multiplier,
+        unit_written=written,
+        approx=bool(match.group("a1") or match.group("a2")),
+    )
+
+
+def _chinese_count(sentence: str, match: re.Match[str]) -> Quantity | None:
+    value = parse_chinese_numeral(match.group("cn"))
+    start = match.start("cn")
+    if value is None or value < 2 or _inside_quotes(sentence, start):
+        return None
+    return Quantity(
+        start=start, end=match.end(), num_start=start, value=float(value),
+        unit=match.group("cnunit"), unit_written=match.group("cnunit"), chinese=True,
+    )  # fmt: skip
+
+
+def _is_code_or_ordinal(sentence: str, start: int, end: int, unit: str | None) -> bool:
+    before = sentence[start - 1] if start else ""
+    after = sentence[end] if end < len(sentence) else ""
+    adjacent = _patterns()["not_adjacent"]
+    if before and (adjacent.match(before) or before in "./"):
+        return True
+    digits_end = start + len(re.match(r"[\d,.]+", sentence[start:]).group())
+    after_digits = sentence[digits_end] if digits_end < len(sentence) else ""
+    if after_digits and adjacent.match(after_digits):
+        return True  # 5A级, 3+1
+    if unit is None and after and adjacent.match(after):
+        return True
+    return any(sentence[max(0, start - len(p)):start] == p for p in metric_rules()["ordinal_prefixes"])
+
+
+def _inside_quotes(sentence: str, pos: int) -> bool:
+    return sentence.count("“", 0, pos) > sentence.count("”", 0, pos)
+
+
+# --- resolving a sentence --------------------------------------------------------------
+def resolve_sentence(sentence: str, quantities: list[Quantity]) -> list[Quantity]:
+    """Apply the sentence-level rules; return quantities that now have a unit."""
+    quantities = _merge_unit_ranges(sentence, quantities)
+    _mark_changes(sentence, quantities)
+    _share_list_units(sentence, quantities)
+    _money_from_bare_multiplier(sentence, quantities)
+    for q in quantities:
+        _apply_qualifiers(sentence, q)
+    return [q for q in quantities if q.has_unit]
+
+
+def _between(sentence: str, left: Quantity, right: Quantity) -> str:
+    return sentence[left.end:right.start].strip()
+
+
+def _merge_unit_ranges(sentence: str, quantities: list[Quantity]) -> list[Quantity]:
+    """30%-50% → one range; but 从1050元/月至1134元/月 is a change, kept as two."""
+    connectors = set(metric_rules()["range_connectors"])
+    merged: list[Quantity] = []
+    for q in quantities:
+        prev = merged[-1] if merged else None
+        if (
+            prev is not None and prev.has_unit and q.has_unit and prev.unit == q.unit
+            and prev.multiplier == q.multiplier and prev.value_high is None
+            and _between(sentence, prev, q) in connectors
+            and not _opened_by_change(sentence, prev)
+        ):  # fmt: skip
+            merged[-1] = replace(prev, end=q.end, value_high=q.value, approx=prev.approx or q.approx)
+            continue
+        merged.append(q)
+    return merged
+
+
+def _opened_by_change(sentence: str, q: Quantity) -> bool:
+    head = sentence[max(0, q.start - 6):q.start]
+    return any(opener in head for opener in metric_rules()["change_openers"])
+
+
+def _mark_changes(sentence: str, quantities: list[Quantity]) -> None:
+    """由X提高至Y / 从X调整为Y: X previous, Y current; a bare X takes Y's unit."""
+    connectors = metric_rules()["change_connectors"]
+    for left, right in zip(quantities, quantities[1:]):
+        gap = _between(sentence, left, right)
+        if not right.has_unit or len(gap) > 8 or not _opened_by_change(sentence, left):
+            continue
+        if not any(gap.endswith(c) for c in connectors):
+            continue
+        if not left.has_unit:
+            _copy_unit(left, right)
+        left.role, right.role = "previous", "current"
+
+
+def _share_list_units(sentence: str, quantities: list[Quantity]) -> None:
+    """3000、1900、3800万元: bare numbers joined by 、/和/及 take the unit of the last one."""
+    for i in range(len(quantities) - 2, -1, -1):
+        left, right = quantities[i], quantities[i + 1]
+        if left.has_unit or not right.has_unit:
+            continue
+        if _between(sentence, left, right) not in ("、", "和", "及", ",", "，"):
+            continue
+        if _is_enumerator(sentence, left):
+            continue
+        _copy_unit(left, right)
+
+
+def _is_enumerator(sentence: str, q: Quantity) -> bool:
+    """1、新增…: a list marker at the start of a sentence or clause, not a quantity."""
+    before = sentence[:q.start].rstrip()
+    return (not before or before[-1] in "。；;：:") and sentence[q.end:q.end + 1] in ("、", ".")
+
+
+def _copy_unit(target: Quantity, source: Quantity) -> None:
+    target.unit, target.multiplier = source.unit, source.multiplier
+    target.unit_written = source.unit_written
+
+
+def _money_from_bare_multiplier(sentence: str, quantities: list[Quantity]) -> None:
+    """高龄津贴1800万 / 销售金额达2.92亿: a bare 万/亿 is yuan when money is being talked about."""
+    rules = metric_rules()
+    window = int(rules["money_cue_window"])
+    for q in quantities:
+        if q.has_unit or q.multiplier == 1.0:
+            continue
+        around = sentence[max(0, q.start - window):q.end + window]
+        if any(cue in around for cue in rules["money_cues"]):
+            q.unit = "元"
+            q.unit_written = sentence[q.num_start:q.end].lstrip("0123456789., ")
+
+
+def _apply_qualifiers(sentence: str, q: Quantity) -> None:
+    rules = metric_rules()
+    if q.approx:
+        q.qualifier = "over"
+    head = sentence[:q.start].rstrip()
+    for qualifier, words in rules["pre_qualifiers"].items():
+        if any(head.endswith(w) for w in sorted(words, key=len, reverse=True)):
+            q.qualifier = q.qualifier or qualifier
+            break
+    tail = sentence[q.end:].lstrip()
+    for qualifier, words in rules["post_qualifiers"].items():
+        if any(tail.startswith(w) for w in words):
+            q.qualifier = qualifier
+            break
+
+
+# --- units ----------------------------------------------------------------------------
+def normalise_unit(sentence: str, q: Quantity) -> tuple[str, str | None]:
+    """(unit_norm, counter) for a quantity, given the sentence it stands in."""
+    unit_norm, counter = units()[q.unit]
+    rules = metric_rules()
+    if unit_norm == "bed" and q.unit == "张" and not any(c in sentence for c in rules["bed_cues"]):
+        return "item", "张"
+    if unit_norm == "yuan" and q.unit == "元":
+        head = clause_head(sentence, q.start)
+        for norm, prefixes in rules["period_prefixes"].items():
+            if any(p in head for p in prefixes):
+                return norm, None
+    if unit_norm == "item" and q.multiplier != 1.0:
+        counter = q.unit_written.replace("余", "").replace("多", "") or counter
+    return unit_norm, counter
+
+
+# --- sentences to metrics ---------------------------------------------------------------
+def extract_metrics(outline: Outline, index_no: str | None = None) -> list[Metric]:
+    """Every quantity of the body, in document order, placed in the section that holds it."""
+    sections = {s.section_id: s for s in outline.sections}
+    metrics: list[Metric] = []
+    for offset, sentence in iter_sentences(outline.body_text):
+        def section_of(position: int, _offset: int = offset) -> Section | None:
+            return sections.get(outline.section_at(_offset + position))
+
+        metrics.extend(metrics_of_sentence(sentence, section_of, index_no, len(metrics)))
+    return metrics
+
+
+def iter_sentences(body_text: str):
+    """(offset, sentence) for every sentence of every paragraph of `body_text`."""
+    position = 0
+    for paragraph in body_text.split("\n"):
+        for start, end in sentence_spans(paragraph):
+            yield position + start, paragraph[start:end]
+        position += len(paragraph) + 1
+
+
+def metrics_of_sentence(
+    original: str,
+    section_of: Callable[[int], Section | None],
+    index_no: str | None = None,
+    ordinal: int = 0,
+) -> list[Metric]:
+    folded = fold(original)
+    metrics: list[Metric] = []
+    previous_subject: str | None = None
+    previous_end = 0
+    for q in resolve_sentence(folded, scan_quantities(folded)):
+        unit_norm, counter = normalise_unit(folded, q)
+        subject = find_subject(folded, q.start, q.end, previous_end, previous_subject)
+        previous_subject, previous_end = subject or previous_subject, q.end
+        section = section_of(q.start)
+        metrics.append(
+            Metric(
+                index_no=index_no,
+                section_id=section.section_id if section else None,
+                ordinal=ordinal + len(metrics),
+                value=q.value,
+                value_high=q.value_high,
+                unit=q.unit_written or q.unit or "",
+                value_norm=_norm(q.value * q.multiplier),
+                value_high_norm=None if q.value_high is None else _norm(q.value_high * q.multiplier),
+                unit_norm=unit_norm,
+                qualifier=q.qualifier,
+                role=q.role,
+                counter=counter,
+                subject=subject,
+                indicator=assign_indicator(subject, folded[: q.start], unit_norm),
+                year=year_of(folded, q.start, section.year if section else None),
+                text=original[q.start : q.end].strip(),
+                sentence=original.strip(),
+            )
+        )
+    return metrics
+
+
+def _norm(value: float) -> float:
+    return round(value, 6)
+
+
+def year_of(sentence: str, position: int, default: int | None) -> int | None:
+    """The year a quantity refers to: the nearest 20XX年 before it in the sentence, else the section's.
+
+    Years inside 《》 titles, spans (2021-2035年) and baselines (在2019年基础上) do not count.
+    """
+    best = default
+    for match in _patterns()["year"].finditer(sentence, 0, position):
+        before, after = sentence[:match.start()], sentence[match.end():match.end() + 4]
+        if before.count("《") > before.count("》") or re.search(r"[-—~至]\s*$", before):
+            continue
+        if sentence[match.end():match.end() + 1] in "-—~" or after.startswith("基础"):
+            continue
+        best = int(match.group(1))
+    return best

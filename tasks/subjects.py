@@ -1,0 +1,116 @@
+"""What a number measures: the subject phrase around it, and its canonical indicator.
+
+Works on folded sentences (tasks.text.fold). The subject is the phrase before the
+number within its clause, trimmed of time and scope adverbials at the front and of
+verbs and links at the end ("截至年底，我县共有低保对象5661户" → "低保对象"). When
+nothing is left, the phrase after the number, the previous quantity's subject, or the
+head of the previous clause stands in, in that order.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from tasks.vocab import indicators, metric_rules
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@lru_cache(maxsize=1)
+def _rules() -> dict:
+    rules = metric_rules()["subject"]
+    leading = "|".join(f"(?:{p})" for p in rules["strip_leading"])
+    return {
+        "delimiters": set(rules["clause_delimiters"]),
+        "max_length": int(rules["max_length"]),
+        "leading": re.compile(rf"^(?:{leading})"),
+        "trailing": sorted(rules["strip_trailing"], key=len, reverse=True),
+        "verbs": set(rules["bare_verbs"]),
+        "head_stop": re.compile(r"(实现|与|和|在|对|按|将|已|被|经|通过|根据|实行|达到|提高|调整|挂钩)"),
+    }
+
+
+def clause_head(sentence: str, position: int) -> str:
+    """The text from the start of the clause holding `position` up to it."""
+    delimiters = _rules()["delimiters"]
+    start = position
+    while start > 0 and sentence[start - 1] not in delimiters:
+        start -= 1
+    return sentence[start:position]
+
+
+def clean_phrase(phrase: str) -> str:
+    """Strip leading time/scope words and trailing verbs/links until nothing changes."""
+    rules = _rules()
+    previous = None
+    while phrase != previous:
+        previous = phrase
+        phrase = rules["leading"].sub("", phrase.strip(" ，,"), count=1)
+        for word in rules["trailing"]:
+            if phrase.endswith(word):
+                phrase = phrase[: -len(word)]
+                break
+    return phrase.strip(" ，,")
+
+
+def find_subject(
+    sentence: str, start: int, end: int, previous_end: int = 0, previous_subject: str | None = None
+) -> str | None:
+    """The subject of the quantity at sentence[start:end]."""
+    head = clause_head(sentence, start)
+    if len(head) > start - previous_end:  # the previous quantity sits in this clause
+        head = sentence[previous_end:start]
+    subject = clean_phrase(head)
+    if not _CJK.search(subject) or subject in _rules()["verbs"]:
+        clause_start = start - len(clause_head(sentence, start))
+        gap_has_text = _CJK.search(sentence[previous_end:clause_start]) is not None
+        inherited = previous_subject if previous_subject and not gap_has_text else None
+        subject = _phrase_after(sentence, end) or inherited or _previous_clause_head(sentence, start)
+    if subject and len(subject) > _rules()["max_length"]:
+        subject = subject[-_rules()["max_length"]:]
+    return subject or None
+
+
+def _phrase_after(sentence: str, end: int) -> str | None:
+    """1家社区发展基金会 → 社区发展基金会 (the counted noun follows the number)."""
+    tail = re.sub(r"^(以上|以下|以内|左右)", "", sentence[end:])
+    delimiters = _rules()["delimiters"]
+    stop = next((i for i, c in enumerate(tail) if c in delimiters or c.isdigit()), len(tail))
+    phrase = tail[:stop].strip()
+    return phrase if len(_CJK.findall(phrase)) >= 2 and not phrase.startswith(("的", "是")) else None
+
+
+def _previous_clause_head(sentence: str, start: int) -> str | None:
+    """最低生活保障标准实现与宁波"并轨"，提升至1005元/月 → 最低生活保障标准."""
+    head_start = start - len(clause_head(sentence, start))
+    if head_start <= 1:
+        return None
+    previous = clause_head(sentence, head_start - 1)
+    match = _rules()["head_stop"].search(previous)
+    phrase = clean_phrase(previous[: match.start()] if match else previous)
+    return phrase if _CJK.search(phrase) else None
+
+
+@lru_cache(maxsize=1)
+def _indicator_patterns() -> list[tuple[str, re.Pattern[str], frozenset[str]]]:
+    compiled = []
+    for row in indicators():
+        unit_norms = frozenset(u.strip() for u in row["unit_norms"].split(";") if u.strip())
+        compiled.append((row["code"], re.compile(row["pattern"]), unit_norms))
+    return compiled
+
+
+def assign_indicator(subject: str | None, context: str, unit_norm: str) -> str | None:
+    """The first indicator of config/indicators.csv whose pattern matches and whose units fit.
+
+    Matched on the subject; only a quantity without one falls back to the text just
+    before it (`context`), which is broader and so less reliable.
+    """
+    for text in (subject,) if subject else (context[-30:],):
+        for code, pattern, unit_norms in _indicator_patterns():
+            if unit_norms and unit_norm not in unit_norms:
+                continue
+            if pattern.search(text):
+                return code
+    return None

@@ -1,0 +1,81 @@
+"""Small text utilities shared by the extractors: folding, numerals, sentences.
+
+Extractors match on a *folded* copy of the text (full-width ASCII → ASCII, odd
+spaces → space, a few traditional characters → simplified) that has exactly the
+same length as the original, so an offset found in the folded copy slices the
+original text the page shows. That is why folding is 1:1 per character and not
+Unicode NFKC (which turns ㎡ into "m2" and ① into "1").
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from tasks.vocab import metric_rules
+
+_SPACES = "\u00a0\u2002\u2003\u2009\u200a\u3000\u202f\u205f"
+_ZERO_WIDTH = "\u200b\u200c\u200d\ufeff"
+
+
+@lru_cache(maxsize=1)
+def _fold_table() -> dict[int, str]:
+    table = {code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}
+    table.update({ord(c): " " for c in _SPACES})
+    table.update({ord(c): " " for c in _ZERO_WIDTH})
+    table.update({ord("﹪"): "%", ord("∶"): ":"})
+    table.update({ord(src): dst for src, dst in metric_rules()["char_folds"].items()})
+    return table
+
+
+def fold(text: str) -> str:
+    """Width- and variant-fold `text` without changing its length."""
+    return text.translate(_fold_table())
+
+
+def normalize_space(text: str) -> str:
+    """Collapse runs of whitespace (including full-width and NBSP) to one space, strip."""
+    return re.sub(r"\s+", " ", text.translate({ord(c): " " for c in _SPACES + _ZERO_WIDTH})).strip()
+
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+              "六": 6, "七": 7, "八": 8, "九": 9}  # fmt: skip
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+CN_NUMERAL_CHARS = "零〇一二两三四五六七八九十百千"
+
+
+def parse_chinese_numeral(text: str) -> int | None:
+    """一 → 1, 十一 → 11, 二十三 → 23, 一百零五 → 105; None if `text` is not a numeral."""
+    if not text or any(c not in _CN_DIGITS and c not in _CN_UNITS for c in text):
+        return None
+    total, digit = 0, None
+    for char in text:
+        if char in _CN_DIGITS:
+            digit = _CN_DIGITS[char]
+            continue
+        total += (1 if digit is None else digit) * _CN_UNITS[char]
+        digit = None
+    return total + (digit or 0)
+
+
+def parse_label_number(label: str) -> int | None:
+    """The integer behind an outline label: 一 → 1, 12 → 12, ③ → 3."""
+    if label.isdigit():
+        return int(label)
+    if len(label) == 1 and "①" <= label <= "⑳":
+        return ord(label) - ord("①") + 1
+    return parse_chinese_numeral(label)
+
+
+_SENTENCE_END = re.compile(r"[。！？!?]+[”’」』）)]*")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of the sentences of `text` (ending after 。！？ and any closing quote)."""
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append((start, match.end()))
+        start = match.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
