@@ -1,0 +1,115 @@
+"""The run summary: what a nightly run did, per source, in numbers a person can check.
+
+Pure data and formatting; the flow fills it, the warehouse stores it, Prefect shows it
+as an artifact and the command line prints it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from tasks.records import FetchOutcome, FetchResult, LoadOutcome
+
+COUNT_COLUMNS = ("discovered", "fetched", "not_modified", "failed", "skipped", "new", "changed", "unchanged", "rejected")
+_FAILED = {FetchOutcome.HTTP_ERROR, FetchOutcome.NETWORK_ERROR, FetchOutcome.TIMEOUT, FetchOutcome.TOO_LARGE,
+           FetchOutcome.REDIRECT_BLOCKED, FetchOutcome.REDIRECT_LOOP}  # fmt: skip
+_SKIPPED = {FetchOutcome.SKIPPED_ROBOTS, FetchOutcome.NON_HTML}
+
+
+@dataclass
+class SourceCounts:
+    source: str
+    discovered: int = 0  # article links found on the listing pages
+    fetched: int = 0  # bodies downloaded (new pages and changed ones)
+    not_modified: int = 0  # known pages the server confirmed unchanged (304)
+    failed: int = 0  # downloads that failed after retries, and unreadable listing pages
+    skipped: int = 0  # robots.txt disallowed, or not HTML (PDF …)
+    new: int = 0  # reports loaded for the first time
+    changed: int = 0  # reports whose content changed (a new version)
+    unchanged: int = 0  # fetched again, same content: nothing written
+    rejected: int = 0  # pages that cannot become a report (no 索引号 …), quarantined
+    errors: list[str] = field(default_factory=list)  # one sentence per failure
+
+    def add_fetches(self, results: Iterable[FetchResult]) -> None:
+        for result in results:
+            if result.outcome is FetchOutcome.FETCHED:
+                self.fetched += 1
+            elif result.outcome is FetchOutcome.NOT_MODIFIED:
+                self.not_modified += 1
+            elif result.outcome in _SKIPPED:
+                self.skipped += 1
+            elif result.outcome in _FAILED:
+                self.failed += 1
+                self.errors.append(f"{result.url}: {result.reason or result.outcome}")
+
+    def add_loads(self, outcomes: Iterable[LoadOutcome]) -> None:
+        for outcome in outcomes:
+            if outcome.status in ("new", "changed", "unchanged", "rejected"):
+                setattr(self, outcome.status, getattr(self, outcome.status) + 1)
+            if outcome.status == "rejected":
+                self.errors.append(f"{outcome.url}: rejected: {outcome.reason}")
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = "running"  # running | completed | failed
+    sources: dict[str, SourceCounts] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    checks: list[dict] = field(default_factory=list)  # data-quality results
+    message: str | None = None
+
+    def counts(self, source: str) -> SourceCounts:
+        return self.sources.setdefault(source, SourceCounts(source))
+
+    def total(self) -> SourceCounts:
+        total = SourceCounts("TOTAL")
+        for counts in self.sources.values():
+            for name in COUNT_COLUMNS:
+                setattr(total, name, getattr(total, name) + getattr(counts, name))
+            total.errors += counts.errors
+        return total
+
+    def rows(self) -> list[dict]:
+        """One row per source plus a total: the artifact table."""
+        return [{k: v for k, v in asdict(c).items() if k != "errors"} for c in [*self.sources.values(), self.total()]]
+
+
+def format_summary(summary: RunSummary) -> str:
+    """A plain-text table for the terminal and the logs."""
+    header = ["source", *COUNT_COLUMNS]
+    rows = [[str(row[h]) for h in header] for row in summary.rows()]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    out = [f"run {summary.run_id}: {summary.status}" + (f" — {summary.message}" if summary.message else ""),
+           line(header), line(["-" * w for w in widths]), *map(line, rows)]  # fmt: skip
+    if summary.timings:
+        out.append("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in summary.timings.items()))
+    failed_checks = [c for c in summary.checks if c.get("status") != "pass"]
+    if summary.checks:
+        out.append(f"data-quality checks: {len(summary.checks) - len(failed_checks)}/{len(summary.checks)} pass"
+                   + "".join(f"\n  {c['status']}: {c['check_name']}: {c.get('detail')}" for c in failed_checks))  # fmt: skip
+    errors = summary.total().errors
+    if errors:
+        out.append(f"problems ({len(errors)}):" + "".join(f"\n  {e}" for e in errors[:20]))
+        if len(errors) > 20:
+            out.append(f"  … and {len(errors) - 20} more in the fetch_log and rejects tables")
+    return "\n".join(out)
+
+
+def summary_markdown(summary: RunSummary) -> str:
+    header = ["source", *COUNT_COLUMNS]
+    lines = [f"# Nightly run `{summary.run_id}`: {summary.status}", ""]
+    if summary.message:
+        lines += [summary.message, ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in summary.rows()]
+    problems = summary.total().errors
+    if problems:
+        lines += ["", "## Problems", *[f"- {p}" for p in problems[:50]]]
+    return "\n".join(lines)
+
