@@ -23,6 +23,7 @@ SOURCES_FILE = Path(_env("SOURCES_FILE", str(PROJECT_ROOT / "sources.yaml")))
 WAREHOUSE_PATH = Path(_env("WAREHOUSE_PATH", str(PROJECT_ROOT / "data" / "warehouse.duckdb")))
 # Raw archive directory (compressed page bytes + fetch log); defaults beside the warehouse.
 ARCHIVE_DIR = Path(_env("ARCHIVE_DIR", str(PROJECT_ROOT / "data" / "archive")))
+ARCHIVE_BUSY_TIMEOUT = float(_env("ARCHIVE_BUSY_TIMEOUT", "30"))  # seconds a write waits for another process
 
 # --- HTTP ------------------------------------------------------------------
 USER_AGENT = _env(
@@ -36,7 +37,8 @@ RETRY_TIMES = int(_env("RETRY_TIMES", "3"))  # retries after the first attempt (
 RETRY_HTTP_CODES = (429, 500, 502, 503, 504, 522, 524, 408)
 RETRY_BACKOFF_FACTOR = float(_env("RETRY_BACKOFF_FACTOR", "0.5"))  # seconds; doubles per retry
 RETRY_BACKOFF_MAX = float(_env("RETRY_BACKOFF_MAX", "30"))  # seconds, cap of one backoff sleep
-RETRY_AFTER_MAX = float(_env("RETRY_AFTER_MAX", "60"))  # seconds; a longer Retry-After gives up
+RETRY_BACKOFF_JITTER = float(_env("RETRY_BACKOFF_JITTER", "0.5"))  # seconds, random extra per backoff
+RETRY_AFTER_MAX = float(_env("RETRY_AFTER_MAX", "30"))  # seconds; a longer Retry-After gives up
 MAX_RESPONSE_BYTES = int(_env("MAX_RESPONSE_BYTES", str(8 * 1024 * 1024)))  # decoded bytes
 MAX_REDIRECTS = int(_env("MAX_REDIRECTS", "5"))
 DEFAULT_RATE_LIMIT_PER_SECOND = float(_env("RATE_LIMIT_PER_SECOND", "1"))  # requests/s per host
@@ -44,6 +46,9 @@ OBEY_ROBOTS = _env("OBEY_ROBOTS", "1") == "1"
 # If robots.txt cannot be fetched (network error or 5xx) the host is treated as allowed,
 # and the failure is counted in the run summary (Scrapy's policy). 4xx means "no rules".
 ROBOTS_UNREACHABLE_POLICY = "allow"
+# A header or <meta> charset is overruled when decoding with it replaces more than this share
+# of the non-ASCII characters (see tasks/encoding.py).
+ENCODING_MAX_REPLACED_RATIO = 0.01  # fraction of non-ASCII characters (0.01 = 1 %)
 FETCH_CONCURRENCY = int(_env("FETCH_CONCURRENCY", "4"))  # parallel downloads per source
 
 # --- discovery -------------------------------------------------------------
