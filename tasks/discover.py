@@ -138,6 +138,23 @@ def _link(anchor: lxml.html.HtmlElement, url: str, page_url: str) -> ListingLink
     return ListingLink(url=url, title=title, listed_date=listed_date, listing_url=page_url)
 
 
+# --- what to download -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FetchItem:
+    url: str
+    etag: str | None = None  # validators for a conditional GET of a known page
+    last_modified: str | None = None
+
+
+def plan_fetches(discovered: list[str], known: set[str], due: Iterable) -> list[FetchItem]:
+    """Unknown links first (new reports), then known pages whose re-check is due (with
+    their validators, so an unchanged page costs a 304)."""
+    items = [FetchItem(url) for url in dict.fromkeys(discovered) if url not in known]
+    planned = {item.url for item in items}
+    items += [FetchItem(s.url, s.etag, s.last_modified) for s in due if s.url not in planned]
+    return items
+
+
 # --- walking the pagination (I/O through a callable) ---------------------------------------------
 def walk_listing(
     source: Source,

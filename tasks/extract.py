@@ -28,7 +28,9 @@ from tasks.metrics import extract_metrics
 from tasks.outline import Outline, parse_outline
 from tasks.page import parse_html
 from tasks.ranks import extract_ranks
-from tasks.records import Extraction, Report, Source
+from tasks.archive import ArchivedFetch
+from tasks.encoding import decode_html
+from tasks.records import Extraction, PageRecord, Report, Source
 
 # Bump when a change to the rules changes what pages yield: reprocessing records it per report.
 EXTRACTOR_VERSION = "1.0.0"
@@ -93,11 +95,30 @@ def content_hash(report: Report) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def page_record(fetch: ArchivedFetch, body: bytes, source: Source | None) -> PageRecord:
+    """An archived fetch → what the loader takes: an extraction, or a reason to reject it."""
+    record = PageRecord(
+        source=fetch.source, url=fetch.url, final_url=fetch.final_url or fetch.url, fetch_id=fetch.fetch_id,
+        raw_sha256=fetch.sha256 or hashlib.sha256(body).hexdigest(), fetched_at=fetch.fetched_at,
+    )  # fmt: skip
+    decoded = decode_html(body, fetch.content_type)
+    try:
+        record.extraction = extract_page(decoded.text, record.final_url, source)
+    except Exception as exc:  # never expected (stages are isolated); still, a page is not lost silently
+        log.exception("extraction failed for %s", fetch.url)
+        record.reject_reason = f"extract_error: {type(exc).__name__}: {exc}"
+        return record
+    if decoded.replaced_chars:
+        record.extraction.warnings.append(
+            f"{decoded.replaced_chars} undecodable bytes replaced (decoded as {decoded.encoding} from {decoded.encoding_source})")
+    if not record.extraction.report.index_no:
+        record.reject_reason = "missing_index_no"
+    return record
+
+
 # --- command line ----------------------------------------------------------------------------
 def _read_page(target: str, source: Source | None) -> tuple[str, str | None]:
     """Decoded HTML and URL of a file path or an http(s) URL."""
-    from tasks.encoding import decode_html  # imported here: only the CLI needs the network side
-
     if target.startswith(("http://", "https://")):
         from tasks.fetch import Fetcher
         from tasks.records import FetchOutcome

@@ -90,7 +90,7 @@ class FetchOptions:
     max_redirects: int = settings.MAX_REDIRECTS
     obey_robots: bool = settings.OBEY_ROBOTS
     robots_unreachable_policy: str = settings.ROBOTS_UNREACHABLE_POLICY
-    pool_size: int = settings.FETCH_CONCURRENCY
+    pool_size: int = settings.FETCH_WORKERS  # pooled connections: one per worker thread
 
 
 class _Abandoned(Exception):

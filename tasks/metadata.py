@@ -27,10 +27,10 @@ FIELDS = ("index_no", "publisher", "publish_date", "written_date", "doc_number",
 
 @dataclass
 class PageMetadata:
-    values: dict[str, str | None] = field(default_factory=dict)  # field → value (None: stated empty)
+    values: dict[str, str | date | None] = field(default_factory=dict)  # field → value (None: stated empty)
     warnings: list[str] = field(default_factory=list)
 
-    def get(self, name: str) -> str | None:
+    def get(self, name: str) -> str | date | None:
         return self.values.get(name)
 
 
@@ -112,7 +112,7 @@ def _normalise(metadata: PageMetadata) -> None:
         parsed = parse_date(raw)
         if raw and parsed is None:
             metadata.warnings.append(f"{name}: {raw!r} is not a date")
-        metadata.values[name] = parsed.isoformat() if parsed else None
+        metadata.values[name] = parsed
     index_no = metadata.values.get("index_no")
     if index_no:
         index_no = re.sub(r"\s+", "", fold(index_no))

@@ -49,7 +49,7 @@ ROBOTS_UNREACHABLE_POLICY = "allow"
 # A header or <meta> charset is overruled when decoding with it replaces more than this share
 # of the non-ASCII characters (see tasks/encoding.py).
 ENCODING_MAX_REPLACED_RATIO = 0.01  # fraction of non-ASCII characters (0.01 = 1 %)
-FETCH_CONCURRENCY = int(_env("FETCH_CONCURRENCY", "4"))  # parallel downloads per source
+FETCH_WORKERS = int(_env("FETCH_WORKERS", "8"))  # threads running discovery and fetch batches (hosts stay rate-limited)
 
 # --- discovery -------------------------------------------------------------
 MAX_LISTING_PAGES = int(_env("MAX_LISTING_PAGES", "50"))  # per listing URL, per run

@@ -1,0 +1,88 @@
+"""The nightly ETL flow: per configured source, discover → fetch → extract → load → check.
+
+    python -m flows.nightly --sources sources.yaml --warehouse data/warehouse.duckdb
+
+or as the `nightly` deployment of prefect.yaml. A second run on the same warehouse
+waits RUN_LOCK_TIMEOUT seconds for the first, then stops with a message. One failing
+page or source never fails the run; it shows in the summary, the fetch_log and the
+rejects table. The run fails when the warehouse stays locked (pages fetched so far wait
+in the raw archive and the next run loads them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.runner import archive_path, current_flow_run_id, drain_run_records, new_summary, publish
+from flows.stages import crawl, load_archived
+from tasks import settings
+from tasks.archive import RawArchive
+from tasks.runlock import RunLockedError, run_lock
+from tasks.sources import load_sources
+from warehouse import WarehouseLockedError
+
+log = logging.getLogger(__name__)
+
+
+class RunFailed(RuntimeError):
+    """The run could not complete; the message says why and what happens to fetched pages."""
+
+
+@flow(name="nightly-etl", task_runner=ThreadPoolTaskRunner(max_workers=settings.FETCH_WORKERS))
+def nightly(
+    sources_file: str = str(settings.SOURCES_FILE),
+    warehouse_path: str = str(settings.WAREHOUSE_PATH),
+    archive_dir: str | None = None,
+    only: list[str] | None = None,
+    revalidate_after_hours: float = settings.REVALIDATE_AFTER_HOURS,
+    batch_size: int = settings.BATCH_SIZE,
+) -> list[dict]:
+    started = time.perf_counter()
+    summary = new_summary()
+    parameters = {"sources_file": sources_file, "warehouse_path": warehouse_path, "only": only,
+                  "revalidate_after_hours": revalidate_after_hours, "flow_run_id": current_flow_run_id()}  # fmt: skip
+    all_sources = {s.name: s for s in load_sources(sources_file)}
+    sources = load_sources(sources_file, only=only)
+    try:
+        with run_lock(warehouse_path), RawArchive(archive_path(archive_dir, warehouse_path)) as archive:
+            crawl(sources, archive, summary, revalidate_after_hours, batch_size)
+            load_archived(archive.unloaded(), archive, warehouse_path, all_sources, summary, batch_size, parameters)
+    except (RunLockedError, WarehouseLockedError) as exc:
+        summary.status, summary.message = "failed", str(exc)
+    finally:
+        if summary.status == "running":
+            summary.status = "failed"
+        publish(summary, started)
+    if summary.status != "completed":
+        raise RunFailed(summary.message or "the run did not complete")
+    return summary.rows()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flows.nightly", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sources", default=str(settings.SOURCES_FILE), help="sources.yaml to crawl")
+    parser.add_argument("--warehouse", default=str(settings.WAREHOUSE_PATH), help="DuckDB file to load")
+    parser.add_argument("--archive", default=None, help="raw archive directory (default: beside the warehouse)")
+    parser.add_argument("--only", action="append", help="crawl only this source (repeatable)")
+    parser.add_argument("--revalidate-after-hours", type=float, default=settings.REVALIDATE_AFTER_HOURS,
+                        help="re-check known pages last confirmed longer ago than this (0: all)")
+    parser.add_argument("--batch-size", type=int, default=settings.BATCH_SIZE)
+    args = parser.parse_args(argv)
+    state = nightly(sources_file=args.sources, warehouse_path=args.warehouse, archive_dir=args.archive,
+                    only=args.only, revalidate_after_hours=args.revalidate_after_hours,
+                    batch_size=args.batch_size, return_state=True)  # fmt: skip
+    drain_run_records(str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None)
+    if not state.is_completed():
+        print(f"nightly run failed: {state.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""What both flows share around the pipeline: run ids, publishing the summary, the CLI end."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.runtime import flow_run
+
+from tasks.summary import RunSummary, format_summary, summary_markdown
+
+log = logging.getLogger(__name__)
+
+
+def new_summary() -> RunSummary:
+    started = datetime.now(UTC)
+    return RunSummary(run_id=f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", started_at=started)
+
+
+def archive_path(archive_dir: str | None, warehouse_path: str) -> Path:
+    """The raw archive lives beside the warehouse unless told otherwise."""
+    directory = Path(archive_dir) if archive_dir else Path(warehouse_path).parent / "archive"
+    return directory / "archive.sqlite"
+
+
+def current_flow_run_id() -> str | None:
+    return str(flow_run.id) if flow_run.id else None
+
+
+def publish(summary: RunSummary, started: float) -> None:
+    """Log the summary table and keep it as Prefect artifacts (versioned by key across runs)."""
+    summary.finished_at = datetime.now(UTC)
+    summary.timings["total"] = time.perf_counter() - started
+    get_run_logger().info("run summary\n%s", format_summary(summary))
+    create_table_artifact(key="etl-run-summary", table=summary.rows(),
+                          description=f"Run {summary.run_id}: {summary.status}")  # fmt: skip
+    create_markdown_artifact(key="etl-run-report", markdown=summary_markdown(summary),
+                             description=f"Run {summary.run_id}")  # fmt: skip
+
+
+def drain_run_records(flow_run_id: str | None, timeout: float = 10.0) -> None:
+    """Wait until the API has recorded every task run of the flow run as finished.
+
+    Task run states reach a Prefect server as events; a temporary server stopped while
+    it is still writing them logs tracebacks on shutdown. Bounded, best effort.
+    """
+    if not flow_run_id:
+        return
+    try:
+        asyncio.run(_drain(flow_run_id, timeout))
+    except Exception as exc:  # the run itself is over; a slow API must not turn it into a failure
+        log.debug("could not confirm task run records: %s", exc)
+
+
+async def _drain(flow_run_id: str, timeout: float) -> None:
+    deadline, previous = time.monotonic() + timeout, -1
+    async with get_client() as client:
+        while time.monotonic() < deadline:
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            finished = sum(1 for r in runs if r.state and r.state.is_final())
+            if finished == len(runs) == previous:
+                return
+            previous = finished if finished == len(runs) else -1
+            await asyncio.sleep(0.2)

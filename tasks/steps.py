@@ -1,0 +1,94 @@
+"""Prefect tasks: thin wrappers that give the pure functions retries, logs and a place in the UI.
+
+One task per source for discovery, one per batch of pages for fetching, extracting and
+loading (never one per metric). Tasks receive live objects (a Fetcher, the archive, a
+DuckDB connection) because they run in the flow's process; `cache_policy=NONE` keeps
+Prefect from hashing them (Prefect issues #16042, #16557).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import duckdb
+from prefect import task
+from prefect.cache_policies import NONE
+
+from tasks import settings
+from tasks.archive import ArchivedFetch, RawArchive
+from tasks.discover import FetchItem, plan_fetches, walk_listing
+from tasks.encoding import decode_html
+from tasks.extract import page_record
+from tasks.fetch import Fetcher
+from tasks.records import FetchOutcome, FetchResult, LoadOutcome, PageRecord, Source
+from warehouse import load_pages
+
+
+@dataclass
+class Timed:
+    """A task's result and the seconds it worked (the benchmark splits a run by stage)."""
+
+    value: object
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@task(cache_policy=NONE, task_run_name="discover-{source.name}")
+def discover_source(source: Source, fetcher: Fetcher, archive: RawArchive, revalidate_after_hours: float) -> Timed:
+    """Read the column pages; plan the downloads: unknown links, and known pages due a re-check."""
+    started = time.perf_counter()
+    notes: list[str] = []
+
+    def read_listing(url: str) -> str | None:
+        result = fetcher.fetch(url)
+        if result.outcome is not FetchOutcome.FETCHED or result.body is None:
+            notes.append(f"listing page {url}: {result.reason or result.outcome}")
+            return None
+        return decode_html(result.body, result.content_type).text
+
+    known = archive.known_urls(source.name)
+    discovery = walk_listing(source, read_listing, known)
+    hours = source.revalidate_after_hours if source.revalidate_after_hours is not None else revalidate_after_hours
+    due = archive.due_for_revalidation(source.name, timedelta(hours=hours))
+    plan = plan_fetches(discovery.urls, known, due)
+    return Timed((discovery, plan), time.perf_counter() - started, notes)
+
+
+@task(cache_policy=NONE, task_run_name="fetch-{source.name}-{batch_no}")
+def fetch_batch(source: Source, fetcher: Fetcher, archive: RawArchive, run_id: str,
+                items: list[FetchItem], batch_no: int = 0) -> Timed:  # fmt: skip
+    """Download a batch of pages into the raw archive; return their outcomes without bodies."""
+    started = time.perf_counter()
+    results: list[FetchResult] = []
+    for item in items:
+        result = fetcher.fetch(item.url, etag=item.etag, last_modified=item.last_modified)
+        archive.record(run_id, source.name, result)
+        result.body = None  # it is in the archive now; do not hold the corpus in memory
+        results.append(result)
+    return Timed(results, time.perf_counter() - started)
+
+
+@task(cache_policy=NONE, task_run_name="extract-{batch_no}")
+def extract_batch(archive: RawArchive, fetches: list[ArchivedFetch], sources: dict[str, Source],
+                  batch_no: int = 0) -> Timed:  # fmt: skip
+    """Archived pages → PageRecords (reports, or rejects with a reason)."""
+    started = time.perf_counter()
+    pages = [page_record(f, archive.body(f.fetch_id), sources.get(f.source)) for f in fetches]
+    return Timed(pages, time.perf_counter() - started)
+
+
+@task(cache_policy=NONE, task_run_name="load-{batch_no}")
+def load_batch(con: duckdb.DuckDBPyConnection, archive: RawArchive, run_id: str, pages: list[PageRecord],
+               batch_no: int = 0) -> Timed:  # fmt: skip
+    """Merge a batch in one transaction, then mark its pages loaded in the archive."""
+    started = time.perf_counter()
+    outcomes: list[LoadOutcome] = load_pages(con, run_id, pages, datetime.now().astimezone())
+    archive.mark_loaded([p.fetch_id for p in pages if p.fetch_id is not None], run_id)
+    return Timed(outcomes, time.perf_counter() - started)
+
+
+def batches(items: list, size: int = settings.BATCH_SIZE) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
