@@ -10,7 +10,7 @@ Units, qualifiers and every word list live in config/ (units.csv, metric_rules.y
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -80,10 +80,15 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
+_DIGIT = re.compile(r"\d")
+
+
 # --- scanning --------------------------------------------------------------------------
 def scan_quantities(sentence: str) -> list[Quantity]:
     """All numeric quantities of a folded sentence, bare numbers included (for lists/pairs)."""
-    found = [q for m in _patterns()["quantity"].finditer(sentence) if (q := _quantity(sentence, m))]
+    found = []
+    if _DIGIT.search(sentence):
+        found = [q for m in _patterns()["quantity"].finditer(sentence) if (q := _quantity(sentence, m))]
     found += [q for m in _patterns()["cn_count"].finditer(sentence) if (q := _chinese_count(sentence, m))]
     return sorted(found, key=lambda q: q.start)
 
@@ -241,19 +246,27 @@ def _money_from_bare_multiplier(sentence: str, quantities: list[Quantity]) -> No
 
 
 def _apply_qualifiers(sentence: str, q: Quantity) -> None:
-    rules = metric_rules()
     if q.approx:
         q.qualifier = "over"
-    head = sentence[:q.start].rstrip()
-    for qualifier, words in rules["pre_qualifiers"].items():
-        if any(head.endswith(w) for w in sorted(words, key=len, reverse=True)):
+    pre, post = _qualifier_patterns()
+    head = sentence[max(0, q.start - 8):q.start].rstrip()
+    for qualifier, pattern in pre:
+        if pattern.search(head):
             q.qualifier = q.qualifier or qualifier
             break
-    tail = sentence[q.end:].lstrip()
-    for qualifier, words in rules["post_qualifiers"].items():
-        if any(tail.startswith(w) for w in words):
+    tail = sentence[q.end:q.end + 6].lstrip()
+    for qualifier, pattern in post:
+        if pattern.match(tail):
             q.qualifier = qualifier
             break
+
+
+@lru_cache(maxsize=1)
+def _qualifier_patterns() -> tuple[list[tuple[str, re.Pattern[str]]], list[tuple[str, re.Pattern[str]]]]:
+    rules = metric_rules()
+    pre = [(q, re.compile(f"(?:{_alternation(words)})$")) for q, words in rules["pre_qualifiers"].items()]
+    post = [(q, re.compile(_alternation(words))) for q, words in rules["post_qualifiers"].items()]
+    return pre, post
 
 
 # --- units ----------------------------------------------------------------------------
@@ -277,31 +290,35 @@ def normalise_unit(sentence: str, q: Quantity) -> tuple[str, str | None]:
 def extract_metrics(outline: Outline, index_no: str | None = None) -> list[Metric]:
     """Every quantity of the body, in document order, placed in the section that holds it."""
     sections = {s.section_id: s for s in outline.sections}
+    body, folded_body = outline.body_text, fold(outline.body_text)
     metrics: list[Metric] = []
-    for offset, sentence in iter_sentences(outline.body_text):
-        def section_of(position: int, _offset: int = offset) -> Section | None:
-            return sections.get(outline.section_at(_offset + position))
+    for start, end in iter_sentences(folded_body):
+        def section_of(position: int, _start: int = start) -> Section | None:
+            return sections.get(outline.section_at(_start + position))
 
-        metrics.extend(metrics_of_sentence(sentence, section_of, index_no, len(metrics)))
+        sentence = Sentence(body[start:end], folded_body[start:end], section_of)
+        metrics.extend(metrics_of_sentence(sentence, index_no, len(metrics)))
     return metrics
 
 
-def iter_sentences(body_text: str):
-    """(offset, sentence) for every sentence of every paragraph of `body_text`."""
+def iter_sentences(body_text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) offsets of every sentence of every paragraph of `body_text`."""
     position = 0
     for paragraph in body_text.split("\n"):
         for start, end in sentence_spans(paragraph):
-            yield position + start, paragraph[start:end]
+            yield position + start, position + end
         position += len(paragraph) + 1
 
 
-def metrics_of_sentence(
-    original: str,
-    section_of: Callable[[int], Section | None],
-    index_no: str | None = None,
-    ordinal: int = 0,
-) -> list[Metric]:
-    folded = fold(original)
+@dataclass
+class Sentence:
+    original: str  # as on the page
+    folded: str  # tasks.text.fold(original): same length, what the rules match
+    section_of: Callable[[int], Section | None]  # sentence offset → section holding it
+
+
+def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal: int = 0) -> list[Metric]:
+    folded = sentence.folded
     metrics: list[Metric] = []
     previous_subject: str | None = None
     previous_end = 0
@@ -309,7 +326,7 @@ def metrics_of_sentence(
         unit_norm, counter = normalise_unit(folded, q)
         subject = find_subject(folded, q.start, q.end, previous_end, previous_subject)
         previous_subject, previous_end = subject or previous_subject, q.end
-        section = section_of(q.start)
+        section = sentence.section_of(q.start)
         metrics.append(
             Metric(
                 index_no=index_no,
@@ -327,8 +344,8 @@ def metrics_of_sentence(
                 subject=subject,
                 indicator=assign_indicator(subject, folded[: q.start], unit_norm),
                 year=year_of(folded, q.start, section.year if section else None),
-                text=original[q.start : q.end].strip(),
-                sentence=original.strip(),
+                text=sentence.original[q.start : q.end].strip(),
+                sentence=sentence.original.strip(),
             )
         )
     return metrics

@@ -32,10 +32,14 @@ def _pattern() -> re.Pattern[str]:
 
 def extract_ranks(outline: Outline, index_no: str | None = None) -> list[Rank]:
     ranks: list[Rank] = []
-    for offset, sentence in iter_sentences(outline.body_text):
-        folded = fold(sentence)
+    folded_body = fold(outline.body_text)
+    for start, end in iter_sentences(folded_body):
+        folded = folded_body[start:end]
+        if "第" not in folded:
+            continue
+        sentence = outline.body_text[start:end]
         for match in _pattern().finditer(folded):
-            rank = _rank(folded, sentence, match, outline.section_at(offset + match.start()), index_no, len(ranks))
+            rank = _rank(folded, sentence, match, outline.section_at(start + match.start()), index_no, len(ranks))
             if rank:
                 ranks.append(rank)
     return ranks

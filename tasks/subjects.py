@@ -25,7 +25,7 @@ def _rules() -> dict:
         "delimiters": set(rules["clause_delimiters"]),
         "max_length": int(rules["max_length"]),
         "leading": re.compile(rf"^(?:{leading})"),
-        "trailing": sorted(rules["strip_trailing"], key=len, reverse=True),
+        "trailing": re.compile("(?:" + "|".join(map(re.escape, sorted(rules["strip_trailing"], key=len, reverse=True))) + ")$"),
         "verbs": set(rules["bare_verbs"]),
         "head_stop": re.compile(r"(实现|与|和|在|对|按|将|已|被|经|通过|根据|实行|达到|提高|调整|挂钩)"),
     }
@@ -47,10 +47,7 @@ def clean_phrase(phrase: str) -> str:
     while phrase != previous:
         previous = phrase
         phrase = rules["leading"].sub("", phrase.strip(" ，,"), count=1)
-        for word in rules["trailing"]:
-            if phrase.endswith(word):
-                phrase = phrase[: -len(word)]
-                break
+        phrase = rules["trailing"].sub("", phrase, count=1)
     return phrase.strip(" ，,")
 
 
