@@ -1,0 +1,111 @@
+"""End to end: the nightly flow over the sample site on loopback into a real DuckDB file."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from evaluation.gold import gold_available, load_gold
+from flows.nightly import nightly
+from sample_site import Resource
+from sample_site.content import load_sample_sites
+from sample_site.render import render_article
+from warehouse.tables import data_tables
+
+pytestmark = pytest.mark.slow
+
+GOLD_FIELDS = ("index_no", "title", "publisher", "publish_date", "written_date", "doc_number", "topic",
+               "category", "disclosure_mode", "disclosure_scope", "summary_year", "plan_year", "region")  # fmt: skip
+
+
+def _norm(value: object) -> str | None:
+    return None if value is None else re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value)))
+
+
+def _run(sources: Path, warehouse: Path, **overrides) -> dict[str, dict]:
+    rows = nightly(sources_file=str(sources), warehouse_path=str(warehouse), **overrides)
+    return {row["source"]: row for row in rows}
+
+
+def _checksums(warehouse: Path) -> dict[str, tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {t: con.execute(f"select count(*), sum(hash(t)) from {t} as t").fetchone() for t in data_tables()}
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_api, sample_site, tmp_path_factory):
+    """One full run shared by the read-only assertions below."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    sources = tmp / "sources.yaml"
+    sources.write_text((Path(__file__).parents[1] / "sources.yaml").read_text(encoding="utf-8").replace(
+        "${SAMPLE_SITE_URL:-http://127.0.0.1:8765}", sample_site.base_url.rstrip("/")), encoding="utf-8")
+    warehouse = tmp / "warehouse.duckdb"
+    return sources, warehouse, _run(sources, warehouse)
+
+
+@pytest.mark.skipif(not gold_available(), reason="../shared/gold is not beside the repository")
+def test_every_seed_report_lands_with_its_gold_metadata(first_run):
+    _, warehouse, _ = first_run
+    gold = load_gold()
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for doc, expected in gold.metadata.items():
+            row = con.execute(f"select {', '.join(GOLD_FIELDS)}, body_text from reports where index_no = ?",
+                              [expected["index_no"]]).fetchone()  # fmt: skip
+            assert row is not None, f"{doc} missing from the warehouse"
+            got = dict(zip(GOLD_FIELDS, row))
+            for field in GOLD_FIELDS:
+                assert _norm(got[field]) == _norm(expected[field]), (doc, field, got[field], expected[field])
+            body = _norm(row[-1])
+            assert _norm(expected["body_starts"]) in body[:200] and _norm(expected["body_ends"]) in body[-200:]
+            assert not [m for m in gold.chrome_markers if m in row[-1]]
+
+
+def test_first_run_loads_every_listed_page_and_summarises_it(first_run):
+    _, warehouse, summary = first_run
+    listed = sum(len(site.articles) for site in load_sample_sites())
+    assert summary["TOTAL"]["new"] == summary["TOTAL"]["fetched"] == listed
+    assert summary["TOTAL"]["failed"] == summary["TOTAL"]["rejected"] == 0
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*), count(distinct index_no) from reports").fetchone() == (listed, listed)
+        assert con.execute("select count(*) from reports r where not exists "
+                           "(select 1 from sections s where s.index_no = r.index_no)").fetchone()[0] == 0
+        assert con.execute("select count(*) from metrics where indicator = 'dibao_standard'").fetchone()[0] >= 5
+        assert con.execute("select status from runs order by started_at").fetchall()[-1] == ("completed",)
+
+
+def test_second_run_writes_nothing(first_run):
+    sources, warehouse, _ = first_run
+    before = _checksums(warehouse)
+    summary = _run(sources, warehouse, revalidate_after_hours=0)  # even re-checking every page
+    assert summary["TOTAL"]["new"] == summary["TOTAL"]["changed"] == 0
+    listed = sum(len(site.articles) for site in load_sample_sites())
+    assert summary["TOTAL"]["not_modified"] == listed  # every known page re-checked: a 304 each
+    assert _checksums(warehouse) == before
+
+
+def test_changed_page_is_a_new_version_not_a_duplicate(first_run, sample_site):
+    sources, warehouse, _ = first_run
+    site = next(s for s in load_sample_sites() if s.key == "cixi")
+    article = next(a for a in site.articles if a.seed)
+    edited = article.__class__(**{**article.__dict__, "paragraphs": article.paragraphs + ("补充说明：全年新增床位100张。",)})
+    original = sample_site.corpus[article.path]
+    sample_site.corpus[article.path] = Resource(render_article(site, edited), original.content_type, datetime.now(UTC))
+    try:
+        summary = _run(sources, warehouse, revalidate_after_hours=0)
+    finally:
+        sample_site.corpus[article.path] = original
+    assert summary["cixi"]["changed"] == 1 and summary["TOTAL"]["new"] == 0
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from reports where index_no = ?", [article.index_no]).fetchone()[0] == 1
+        versions = con.execute("select version, change_kind from report_versions where index_no = ? order by version",
+                               [article.index_no]).fetchall()  # fmt: skip
+        assert versions == [(1, "new"), (2, "content_changed")]
+        body = con.execute("select body_text from reports where index_no = ?", [article.index_no]).fetchone()[0]
+        assert "补充说明" in body
+        assert con.execute("select count(*) from metrics where index_no = ? and value_norm = 100 and unit_norm = 'bed'",
+                           [article.index_no]).fetchone()[0] == 1  # fmt: skip
