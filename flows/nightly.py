@@ -12,26 +12,17 @@ in the raw archive and the next run loads them).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import time
 
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.runner import archive_path, current_flow_run_id, drain_run_records, new_summary, publish
+from flows.runner import archive_path, current_flow_run_id, new_summary, reported_run, run_from_cli
 from flows.stages import crawl, load_archived
 from tasks import settings
 from tasks.archive import RawArchive
-from tasks.runlock import RunLockedError, run_lock
+from tasks.runlock import run_lock
 from tasks.sources import load_sources
-from warehouse import WarehouseLockedError
-
-log = logging.getLogger(__name__)
-
-
-class RunFailed(RuntimeError):
-    """The run could not complete; the message says why and what happens to fetched pages."""
 
 
 @flow(name="nightly-etl", task_runner=ThreadPoolTaskRunner(max_workers=settings.FETCH_WORKERS))
@@ -43,24 +34,14 @@ def nightly(
     revalidate_after_hours: float = settings.REVALIDATE_AFTER_HOURS,
     batch_size: int = settings.BATCH_SIZE,
 ) -> list[dict]:
-    started = time.perf_counter()
     summary = new_summary()
     parameters = {"sources_file": sources_file, "warehouse_path": warehouse_path, "only": only,
                   "revalidate_after_hours": revalidate_after_hours, "flow_run_id": current_flow_run_id()}  # fmt: skip
     all_sources = {s.name: s for s in load_sources(sources_file)}
     sources = load_sources(sources_file, only=only)
-    try:
-        with run_lock(warehouse_path), RawArchive(archive_path(archive_dir, warehouse_path)) as archive:
-            crawl(sources, archive, summary, revalidate_after_hours, batch_size)
-            load_archived(archive.unloaded(), archive, warehouse_path, all_sources, summary, batch_size, parameters)
-    except (RunLockedError, WarehouseLockedError) as exc:
-        summary.status, summary.message = "failed", str(exc)
-    finally:
-        if summary.status == "running":
-            summary.status = "failed"
-        publish(summary, started)
-    if summary.status != "completed":
-        raise RunFailed(summary.message or "the run did not complete")
+    with reported_run(summary), run_lock(warehouse_path), RawArchive(archive_path(archive_dir, warehouse_path)) as archive:
+        crawl(sources, archive, summary, revalidate_after_hours, batch_size)
+        load_archived(archive.unloaded(), archive, warehouse_path, all_sources, summary, batch_size, parameters)
     return summary.rows()
 
 
@@ -74,14 +55,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="re-check known pages last confirmed longer ago than this (0: all)")
     parser.add_argument("--batch-size", type=int, default=settings.BATCH_SIZE)
     args = parser.parse_args(argv)
-    state = nightly(sources_file=args.sources, warehouse_path=args.warehouse, archive_dir=args.archive,
-                    only=args.only, revalidate_after_hours=args.revalidate_after_hours,
-                    batch_size=args.batch_size, return_state=True)  # fmt: skip
-    drain_run_records(str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None)
-    if not state.is_completed():
-        print(f"nightly run failed: {state.message}", file=sys.stderr)
-        return 1
-    return 0
+    return run_from_cli(nightly, "nightly run", sources_file=args.sources, warehouse_path=args.warehouse,
+                        archive_dir=args.archive, only=args.only, revalidate_after_hours=args.revalidate_after_hours,
+                        batch_size=args.batch_size)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ import asyncio
 import logging
 import time
 import uuid
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,9 +18,45 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.runtime import flow_run
 
+from tasks.runlock import RunLockedError
 from tasks.summary import RunSummary, format_summary, summary_markdown
+from warehouse import WarehouseLockedError
 
 log = logging.getLogger(__name__)
+
+
+class RunFailed(RuntimeError):
+    """The run could not complete; the message says why and what happens to fetched pages."""
+
+
+@contextmanager
+def reported_run(summary: RunSummary) -> Iterator[None]:
+    """Publish the summary however the run ends; fail the flow when it did not complete.
+
+    A locked run or warehouse is an expected operational failure: its message goes to the
+    summary, not a traceback. Anything else propagates as the error it is.
+    """
+    started = time.perf_counter()
+    try:
+        yield
+    except (RunLockedError, WarehouseLockedError) as exc:
+        summary.status, summary.message = "failed", str(exc)
+    finally:
+        if summary.status == "running":
+            summary.status = "failed"
+        publish(summary, started)
+    if summary.status != "completed":
+        raise RunFailed(summary.message or "the run did not complete")
+
+
+def run_from_cli(flow: Callable, what: str, **parameters: object) -> int:
+    """Run a flow for the command line: exit status 0 when it completed, 1 otherwise."""
+    state = flow(**parameters, return_state=True)
+    drain_run_records(str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None)
+    if not state.is_completed():
+        print(f"{what} failed: {state.message}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def new_summary() -> RunSummary:

@@ -1,0 +1,57 @@
+"""Rebuild reports from the raw archive with the current extractor: no network at all.
+
+    python -m flows.reprocess --warehouse data/warehouse.duckdb [--only SOURCE]
+
+Run it after changing extraction rules (and bumping tasks.extract.EXTRACTOR_VERSION):
+every archived page is extracted again; a report whose content hash is unchanged gets
+its sections, metrics and ranks replaced and its extractor_version updated, without a
+new version row; a report whose extracted content now differs gets a new version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from prefect import flow
+
+from flows.runner import archive_path, current_flow_run_id, new_summary, reported_run, run_from_cli
+from flows.stages import load_archived
+from tasks import settings
+from tasks.archive import RawArchive
+from tasks.runlock import run_lock
+from tasks.sources import load_sources
+
+
+@flow(name="reprocess-archive")
+def reprocess(
+    sources_file: str = str(settings.SOURCES_FILE),
+    warehouse_path: str = str(settings.WAREHOUSE_PATH),
+    archive_dir: str | None = None,
+    only: list[str] | None = None,
+    batch_size: int = settings.BATCH_SIZE,
+) -> list[dict]:
+    summary = new_summary()
+    parameters = {"mode": "reprocess", "warehouse_path": warehouse_path, "only": only,
+                  "flow_run_id": current_flow_run_id()}  # fmt: skip
+    sources = {s.name: s for s in load_sources(sources_file)}
+    with reported_run(summary), run_lock(warehouse_path), RawArchive(archive_path(archive_dir, warehouse_path)) as archive:
+        fetches = [f for f in archive.latest_fetched() if not only or f.source in only]
+        load_archived(fetches, archive, warehouse_path, sources, summary, batch_size, parameters)
+    return summary.rows()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flows.reprocess", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sources", default=str(settings.SOURCES_FILE), help="sources.yaml (selectors, regions)")
+    parser.add_argument("--warehouse", default=str(settings.WAREHOUSE_PATH))
+    parser.add_argument("--archive", default=None, help="raw archive directory (default: beside the warehouse)")
+    parser.add_argument("--only", action="append", help="reprocess only this source (repeatable)")
+    parser.add_argument("--batch-size", type=int, default=settings.BATCH_SIZE)
+    args = parser.parse_args(argv)
+    return run_from_cli(reprocess, "reprocessing", sources_file=args.sources, warehouse_path=args.warehouse,
+                        archive_dir=args.archive, only=args.only, batch_size=args.batch_size)  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
