@@ -8,8 +8,9 @@ Prefect from hashing them (Prefect issues #16042, #16557).
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import duckdb
@@ -24,6 +25,8 @@ from tasks.extract import page_record
 from tasks.fetch import Fetcher
 from tasks.records import FetchOutcome, FetchResult, LoadOutcome, PageRecord, Source
 from warehouse import load_pages
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,9 +87,27 @@ def load_batch(con: duckdb.DuckDBPyConnection, archive: RawArchive, run_id: str,
                batch_no: int = 0) -> Timed:  # fmt: skip
     """Merge a batch in one transaction, then mark its pages loaded in the archive."""
     started = time.perf_counter()
-    outcomes: list[LoadOutcome] = load_pages(con, run_id, pages, datetime.now().astimezone())
+    outcomes = load_isolating(con, run_id, pages, datetime.now().astimezone())
     archive.mark_loaded([p.fetch_id for p in pages if p.fetch_id is not None], run_id)
     return Timed(outcomes, time.perf_counter() - started)
+
+
+def load_isolating(con: duckdb.DuckDBPyConnection, run_id: str, pages: list[PageRecord],
+                   observed_at: datetime) -> list[LoadOutcome]:  # fmt: skip
+    """load_pages, except that a page whose values the warehouse refuses is bisected out of
+    its batch and quarantined as a `load_error` reject, so one odd page never fails the run
+    (nor every later run, since it would stay unloaded in the archive). Lock, disk and I/O
+    errors propagate."""
+    try:
+        return load_pages(con, run_id, pages, observed_at)
+    except (duckdb.DataError, duckdb.IntegrityError) as exc:  # load_pages rolled the batch back
+        if len(pages) == 1:
+            log.warning("the warehouse refused %s; quarantined as load_error: %s", pages[0].url, exc)
+            refused = replace(pages[0], extraction=None, reject_reason=f"load_error: {type(exc).__name__}: {exc}")
+            return load_pages(con, run_id, [refused], observed_at)
+        half = len(pages) // 2
+        return (load_isolating(con, run_id, pages[:half], observed_at)
+                + load_isolating(con, run_id, pages[half:], observed_at))
 
 
 def batches(items: list, size: int = settings.BATCH_SIZE) -> list[list]:

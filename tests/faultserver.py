@@ -1,4 +1,4 @@
-"""A loopback HTTP server with one endpoint per network fault, for the fetch tests.
+"""A loopback HTTP server with one endpoint per network fault, for the fetch and flow tests.
 
     with FaultServer() as server:
         fetcher.fetch(server.url("/retry-after"))
@@ -10,19 +10,24 @@ which makes "fail, then succeed" endpoints deterministic. Add endpoints with
 `server.routes["/path"] = handler`, or extend `default_routes()`.
 Every request is counted and time-stamped per path (`hits`, `arrivals`), so a test can
 assert "never requested" or measure the spacing the rate limiter produced.
+`FakeSite` lays a government column over the routes (a listing page linking report
+pages, any of which may be a fault) for the flow-level tests.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import html
 import logging
 import random
+import re
 import socket
 import struct
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -312,3 +317,120 @@ def default_routes() -> dict[str, Handler]:
         "/pdf-as-html": pdf_as_html,
         "/conditional": conditional,
     }
+
+
+# --- a site: a column (listing) page linking report pages, for the flow tests ------------
+def report_html(index_no: str | None, title: str, paragraphs: Sequence[str], publisher: str = "县民政局") -> bytes:
+    """A minimal report page the extractor accepts: a 索引号 table, a title and a body.
+
+    `title` and `paragraphs` are text: they are HTML-escaped here, so whatever they hold
+    (quotes, SQL, "<script>") reaches the extractor as text. `index_no=None` leaves the
+    索引号 row out.
+    """
+    esc = html.escape
+    index_row = f"<tr><td>索引号：</td><td>{esc(index_no)}</td></tr>" if index_no is not None else ""
+    body = "".join(f"<p>{esc(p)}</p>" for p in paragraphs)
+    return (
+        f"<html><head><meta charset=\"utf-8\"><title>{esc(title)}</title></head><body>"
+        f"<table>{index_row}<tr><td>发布机构：</td><td>{esc(publisher)}</td></tr></table>"
+        f"<h1>{esc(title)}</h1><div id=\"zoom\">{body}</div></body></html>"
+    ).encode("utf-8")
+
+
+def report_page(index_no: str | None, year: int = 2023, extra: str = "") -> bytes:
+    """A plausible 工作总结 page with numbers, headings and a 索引号 (unless None)."""
+    return report_html(index_no, f"县民政局{year}年工作总结", [
+        f"{year}年，县民政局新增床位120张。{extra}",
+        "一、主要工作",
+        "（一）社会救助。低保对象5661户8802人。",
+    ])
+
+
+class FakeSite:
+    """A government column on a FaultServer: one listing page linking report pages.
+
+        site = FakeSite(server, "/a")
+        site.article("1.html", report_page("X/2023-00001"))   # served with validators
+        site.route("2.html", not_found)                          # any handler: a fault
+        source = site.source("county-a")                         # a sources.yaml entry
+
+    Article paths are `<prefix>/art/<name>`, linked from `<prefix>/list/index.html` in
+    insertion order (or `site.order`). Pages added with `article` carry an ETag (their
+    SHA-256) and answer a matching If-None-Match with 304, as real CMSs do; replace a
+    body with `site.set_body(name, …)` to make the page change between runs.
+    """
+
+    def __init__(self, server: FaultServer, prefix: str = "/site") -> None:
+        self.server, self.prefix = server, prefix.rstrip("/")
+        self.listing_path = f"{self.prefix}/list/index.html"
+        self.paths: list[str] = []  # listing order
+        self.bodies: dict[str, tuple[bytes, str, bool]] = {}  # path → (body, content type, validators)
+        server.routes[self.listing_path] = self._listing
+        server.routes.setdefault("/robots.txt", robots)
+
+    # -- building the site
+    def path(self, name: str) -> str:
+        return f"{self.prefix}/art/{name}"
+
+    def url(self, name: str) -> str:
+        return self.server.url(self.path(name))
+
+    def article(self, name: str, body: bytes, content_type: str = "text/html; charset=utf-8",
+                validators: bool = True) -> str:  # fmt: skip
+        path = self.path(name)
+        self.bodies[path] = (body, content_type, validators)
+        return self.route(name, self._article)
+
+    def route(self, name: str, handler: Handler) -> str:
+        """Link `name` from the listing and serve it with `handler`; returns its path."""
+        path = self.path(name)
+        if path not in self.paths:
+            self.paths.append(path)
+        self.server.routes[path] = handler
+        return path
+
+    def set_body(self, name: str, body: bytes) -> None:
+        path = self.path(name)
+        _, content_type, validators = self.bodies[path]
+        self.bodies[path] = (body, content_type, validators)
+
+    def source(self, name: str, **extra: object) -> dict:
+        """The sources.yaml entry of this column: loopback only, no rate limit."""
+        return {
+            "name": name, "region": f"{name}县",
+            "listing_urls": [self.server.url(self.listing_path)],
+            "allowed_hosts": ["127.0.0.1"],
+            "article_url_pattern": re.escape(f"{self.prefix}/art/"),
+            "rate_limit_per_second": 0,
+        } | extra
+
+    def article_hits(self) -> dict[str, int]:
+        return {path: self.server.hits(path) for path in self.paths}
+
+    # -- handlers
+    def _listing(self, req: FaultRequestHandler, hit: int) -> None:
+        items = "".join(
+            f'<li><a href="{path}" title="报告{i}">报告{i}</a><span>2024-01-{i % 28 + 1:02d}</span></li>'
+            for i, path in enumerate(self.paths)
+        )
+        req.send(200, f"<html><head><meta charset=\"utf-8\"><title>工作总结</title></head>"
+                      f"<body><ul class=\"list\">{items}</ul></body></html>".encode())  # fmt: skip
+
+    def _article(self, req: FaultRequestHandler, hit: int) -> None:
+        body, content_type, validators = self.bodies[urlsplit(req.path).path]
+        if not validators:
+            req.send(200, body, content_type)
+            return
+        etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+        if req.headers.get("If-None-Match") == etag:
+            req.send(304, b"", None, headers={"ETag": etag})
+        else:
+            req.send(200, body, content_type, headers={"ETag": etag})
+
+
+def refused_url(path: str = "/list/index.html") -> str:
+    """A loopback URL on a port where nothing listens: connection refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"

@@ -1,0 +1,44 @@
+# Two commands do everything on a fresh machine (see README):
+#   make demo   set up .venv, serve the sample site on loopback, run the nightly flow into
+#               data/warehouse.duckdb, print the run summary and an example query
+#   make test   set up .venv and run the whole test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+WAREHOUSE ?= data/warehouse.duckdb
+SOURCES ?= sources.yaml
+N ?= 2000
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: demo test eval bench report export serve-sample deploy worker setup clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip check
+	touch $@
+
+demo: setup
+	WAREHOUSE=$(WAREHOUSE) SOURCES=$(SOURCES) PY=$(PY) scripts/demo.sh
+
+test: setup
+	$(PY) -m pytest
+
+eval: setup
+	$(PY) -m evaluation
+
+serve-sample: setup
+	$(PY) -m sample_site serve --port 8765
+
+deploy: setup
+	$(VENV)/bin/prefect work-pool create govetl-process --type process --overwrite
+	$(VENV)/bin/prefect --no-prompt deploy --all
+
+worker: setup
+	$(VENV)/bin/prefect worker start --pool govetl-process
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

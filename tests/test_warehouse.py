@@ -1,0 +1,429 @@
+"""The warehouse on real DuckDB files: schema, merge, rejects, rollback, views, checks,
+search and export. Locking across processes is in test_warehouse_locking.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+
+from tasks.records import Metric, Section
+from warehouse.connect import connect
+from warehouse.errors import MigrationError, WarehouseKeyError
+from warehouse.export import PARTITIONED, export_warehouse, read_export
+from warehouse.load import count_outcomes, load_pages, record_fetch_log
+from warehouse.migrate import VIEWS_DIR, list_migrations, migrate
+from warehouse.quality import run_checks
+from warehouse.runs import finish_run, start_run
+from warehouse.tables import TABLES, data_tables
+from warehouse.testing import T0, later, make_page, metrics_for, sections_for, table_checksums
+from warehouse.tx import transaction
+
+DATA_TABLES = data_tables()
+
+
+@pytest.fixture(scope="session")
+def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly migrated warehouse, copied by each test (migrating takes ~0.4 s)."""
+    path = tmp_path_factory.mktemp("template") / "warehouse.duckdb"
+    connect(path).close()
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, migrated_file: Path) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(migrated_file, path)
+    return path
+
+
+@pytest.fixture
+def con(db_path: Path):
+    connection = connect(db_path)
+    yield connection
+    connection.close()
+
+
+def one(con: duckdb.DuckDBPyConnection, sql: str, *params):
+    return con.execute(sql, list(params)).fetchone()
+
+
+# --- schema ------------------------------------------------------------------------------
+def test_migrations_apply_once_and_are_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "w.duckdb"
+    con = connect(path)  # creates the parent directories and migrates
+    applied = [n for (n,) in con.execute("select name from schema_migrations order by version").fetchall()]
+    assert applied == ["0001_reports.sql", "0002_operations.sql", "0003_search.sql",
+                       "0004_comments.sql"]
+    assert migrate(con) == []
+    con.close()
+    con = connect(path)
+    assert migrate(con) == []
+    assert one(con, "select count(*) from schema_migrations") == (4,)
+    assert one(con, "select count(*) from unit_vocabulary")[0] >= 22
+
+
+def test_unit_vocabulary_covers_the_extractors_units(con) -> None:
+    units = Path(__file__).resolve().parents[1] / "config" / "units.csv"
+    if not units.exists():
+        pytest.skip("config/units.csv not present")
+    unknown = con.execute("""
+        select distinct u.unit_norm from read_csv(?, header = true, all_varchar = true) as u
+        anti join unit_vocabulary as v using (unit_norm)
+        where u.unit_norm is not null""", [str(units)]).fetchall()
+    assert unknown == [], "extend warehouse/seeds/unit_vocabulary.csv"
+
+
+def test_migrate_refuses_an_edited_or_missing_migration(con) -> None:
+    # as if 0002 had been edited after it was applied
+    con.execute("update schema_migrations set sha256 = 'edited' where version = 2")
+    with pytest.raises(MigrationError, match="0002_operations.sql changed after it was applied"):
+        migrate(con)
+    [applied] = [m for m in list_migrations() if m.version == 2]
+    con.execute("update schema_migrations set sha256 = ? where version = 2", [applied.sha256])
+    # as if the warehouse had been migrated by newer code
+    con.execute("insert into schema_migrations values (99, '0099_future.sql', now(), 'x')")
+    with pytest.raises(MigrationError, match="0099_future.sql is applied .* but missing"):
+        migrate(con)
+
+
+def test_changed_views_are_reapplied(con, tmp_path, monkeypatch) -> None:
+    views = tmp_path / "views"
+    shutil.copytree(VIEWS_DIR, views)
+    outline = views / "20_report_outline.sql"
+    outline.write_text(outline.read_text(encoding="utf-8").replace(
+        "comment on view report_outline is '", "comment on view report_outline is 'EDITED "),
+        encoding="utf-8")
+    monkeypatch.setattr(importlib.import_module("warehouse.migrate"), "VIEWS_DIR", views)
+    assert migrate(con) == ["views/20_report_outline.sql"]
+    assert one(con, "select comment from duckdb_views() where view_name = 'report_outline'"
+               )[0].startswith("EDITED ")
+    assert migrate(con) == []
+
+
+def test_every_table_view_and_column_has_a_comment(con) -> None:
+    undocumented = con.execute("""
+        select table_name from duckdb_tables() where schema_name = 'main' and comment is null
+        union all
+        select view_name from duckdb_views() where schema_name = 'main' and not internal
+          and comment is null
+        union all
+        select c.table_name || '.' || c.column_name from duckdb_columns() as c
+        join duckdb_tables() as t using (schema_name, table_name)
+        where c.schema_name = 'main' and c.comment is null""").fetchall()
+    assert undocumented == []
+
+
+def test_declared_keys_are_the_primary_keys(con) -> None:
+    primary = dict(con.execute("""
+        select table_name, constraint_column_names from duckdb_constraints()
+        where constraint_type = 'PRIMARY KEY'""").fetchall())
+    tables = {t for (t,) in con.execute(
+        "select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
+    assert tables == set(TABLES)
+    for spec in TABLES.values():
+        assert primary.get(spec.name) == (list(spec.key) if spec.enforced else None), spec.name
+
+
+# --- merge -------------------------------------------------------------------------------
+def test_new_then_unchanged_then_changed(con) -> None:
+    page = make_page()
+    [outcome] = load_pages(con, "run-1", [page], T0)
+    assert (outcome.status, outcome.reason, outcome.index_no) == ("new", None, "331023-01/2023-0001")
+    assert one(con, "select version, first_seen_at, updated_at from reports") == (1, T0, T0)
+
+    [outcome] = load_pages(con, "run-2", [make_page()], later(60))
+    assert (outcome.status, outcome.reason) == ("unchanged", None)
+    assert one(con, "select version, updated_at, run_id from reports") == (1, T0, "run-1")
+
+    changed = make_page(body="修订后的正文", sections=sections_for("331023-01/2023-0001")[:3],
+                        metrics=metrics_for("331023-01/2023-0001", beds=150)[:1])
+    [outcome] = load_pages(con, "run-3", [changed], later(120))
+    assert outcome.status == "changed"
+    assert one(con, "select version, body_text, first_seen_at, updated_at, run_id from reports") == (
+        2, "修订后的正文", T0, later(120), "run-3")
+    assert con.execute("select version, change_kind, observed_at, body_text from report_versions "
+                       "order by version").fetchall() == [
+        (1, "new", T0, page.extraction.report.body_text),
+        (2, "content_changed", later(120), "修订后的正文")]
+    # children replaced whole: the dropped sections and metrics are gone
+    assert one(con, "select count(*) from sections") == (3,)
+    assert con.execute("select ordinal, value from metrics").fetchall() == [(0, 150.0)]
+    assert one(con, "select count(*) from search_sections") == (3,)
+    assert one(con, "select count(*) from loads") == (3,)
+
+
+def test_second_identical_load_writes_nothing(con) -> None:
+    pages = [make_page(f"IDX-{i}") for i in range(3)] + [make_page(None, url="http://x/no-key")]
+    load_pages(con, "run-1", pages, T0)
+    before = table_checksums(con, DATA_TABLES)
+    again = [make_page(f"IDX-{i}") for i in range(3)] + [make_page(None, url="http://x/no-key")]
+    outcomes = load_pages(con, "run-2", again, later(60))
+    assert [o.status for o in outcomes] == ["unchanged"] * 3 + ["rejected"]
+    assert table_checksums(con, DATA_TABLES) == before
+    assert count_outcomes(outcomes) == {"tiantai": {"unchanged": 3, "rejected": 1}}
+
+
+def test_two_urls_with_one_index_no_are_one_report(con) -> None:
+    first = make_page("IDX-A", url="http://a/1.html", fetched_at=later(1))
+    second = make_page("IDX-A", url="http://a/2.html", fetched_at=later(2), body="newer fetch")
+    outcomes = load_pages(con, "run-1", [second, first], T0)  # order in the batch is irrelevant
+    assert [(o.url, o.status, o.reason) for o in outcomes] == [
+        ("http://a/2.html", "new", None), ("http://a/1.html", "unchanged", "duplicate_in_batch")]
+    assert one(con, "select count(*), any_value(url), any_value(body_text) from reports") == (
+        1, "http://a/2.html", "newer fetch")
+    assert one(con, "select count(*) from report_versions") == (1,)
+
+    third = make_page("IDX-A", url="http://a/3.html", body="newer fetch")  # same content
+    [outcome] = load_pages(con, "run-2", [third], later(60))
+    assert outcome.status == "unchanged"
+    assert con.execute("select url, first_seen_at from report_urls order by url").fetchall() == [
+        ("http://a/1.html", T0), ("http://a/2.html", T0), ("http://a/3.html", later(60))]
+    assert one(con, "select n_urls, version from latest_reports") == (3, 1)
+
+
+def test_pages_without_index_no_are_quarantined_once(con) -> None:
+    pages = [make_page(None, url="http://x/a"), make_page("", url="http://x/b"),
+             make_page("   ", url="http://x/c"),
+             make_page("IDX-1", url="http://x/d", reject_reason="not_html"),
+             make_page("IDX-2", url="http://x/e", reject_reason="extract_error: table parse failed")]
+    outcomes = load_pages(con, "run-1", pages, T0)
+    assert [(o.status, o.reason) for o in outcomes] == [
+        ("rejected", "missing_index_no")] * 3 + [("rejected", "not_html"), ("rejected", "extract_error")]
+    assert one(con, "select count(*) from reports") == (0,)
+    assert one(con, "select count(*) from sections") == (0,)
+    rows = dict(con.execute("select url, detail from rejects").fetchall())
+    assert "索引号" in rows["http://x/a"] and rows["http://x/e"] == "table parse failed"
+
+    load_pages(con, "run-2", pages, later(60))  # same bytes again: nothing added
+    assert one(con, "select count(*), max(run_id) from rejects") == (5, "run-1")
+    load_pages(con, "run-3", [make_page(None, url="http://x/a", raw=b"other bytes")], later(90))
+    assert one(con, "select count(*) from rejects where url = 'http://x/a'") == (2,)
+
+
+def test_unkeyable_children_reject_only_their_page(con) -> None:
+    duplicated = sections_for("IDX-1")
+    duplicated[2] = dataclasses.replace(duplicated[2], section_id="1")
+    outcomes = load_pages(con, "run-1", [make_page("IDX-1", sections=duplicated),
+                                         make_page("IDX-2")], T0)
+    assert [(o.status, o.reason) for o in outcomes] == [
+        ("rejected", "invalid_extraction"), ("new", None)]
+    assert "section_id" in one(con, "select detail from rejects")[0]
+
+
+def test_reextraction_replaces_children_without_a_new_version(con) -> None:
+    load_pages(con, "run-1", [make_page()], T0)
+    reextracted = make_page(extractor_version="2.0", metrics=metrics_for("331023-01/2023-0001")[:2])
+    [outcome] = load_pages(con, "run-2", [reextracted], later(60))
+    assert (outcome.status, outcome.reason) == ("unchanged", "reextracted")
+    assert one(con, "select version, extractor_version, updated_at, first_seen_at from reports") == (
+        1, "2.0", later(60), T0)
+    assert one(con, "select count(*) from report_versions") == (1,)
+    assert one(con, "select count(*) from metrics") == (2,)
+    assert one(con, "select reextracted, unchanged from loads order by load_id desc limit 1") == (1, 1)
+
+
+def test_failure_mid_load_rolls_back_the_whole_batch(con, monkeypatch) -> None:
+    load_pages(con, "run-1", [make_page("IDX-1")], T0)
+    before = table_checksums(con, DATA_TABLES + ["loads", "fetch_log"])
+    batch = [make_page("IDX-1", body="changed"), make_page("IDX-2")]
+
+    def fail(_con):
+        raise RuntimeError("injected after reports, versions and children were written")
+
+    monkeypatch.setattr("warehouse.load.refresh_search_index", fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        load_pages(con, "run-2", batch, later(60), fetch_log_rows=[{"fetch_id": 1, "url": "u",
+                                                                     "outcome": "fetched"}])
+    assert table_checksums(con, DATA_TABLES + ["loads", "fetch_log"]) == before
+    monkeypatch.undo()
+
+    # A failure DuckDB raises itself, after the reports were written: level overflows INTEGER.
+    bad = sections_for("IDX-3")
+    bad[4] = dataclasses.replace(bad[4], level=2**40)
+    with pytest.raises(duckdb.Error):
+        load_pages(con, "run-3", batch + [make_page("IDX-3", sections=bad)], later(90))
+    assert table_checksums(con, DATA_TABLES + ["loads", "fetch_log"]) == before
+
+    # the connection is clean afterwards: no leftover staging or temp tables
+    assert [o.status for o in load_pages(con, "run-4", batch, later(120))] == ["changed", "new"]
+
+
+def test_hostile_content_is_stored_verbatim(con) -> None:
+    title = "O'Brien \"quoted\" '); drop table reports; -- <script>alert('x')</script> \\ ${x} %s ?"
+    controls = "".join(chr(c) for c in range(0, 32)) + "\x7f\u2028\u2029\ufeff\ud7ff😀"
+    huge = ("养老床位" * 25 + "<b>&amp;</b>'\"; ") * 90_000  # one ~10 MB paragraph
+    assert len(huge.encode()) > 10_000_000
+    sections = [Section("IDX-H", "0", None, 0, None, title, controls + huge, 0)]
+    metrics = [Metric("IDX-H", "0", 0, 1.0, "个'", 1.0, "item", subject=title, sentence=controls)]
+    page = make_page("IDX-H", title=title, body=huge + controls, sections=sections, metrics=metrics)
+    load_pages(con, "run-1", [page], T0)
+    assert one(con, "select title, body_text from reports") == (title, huge + controls)
+    assert one(con, "select heading, text from sections") == (title, controls + huge)
+    assert one(con, "select subject, sentence, unit from metrics") == (title, controls, "个'")
+    assert one(con, "select count(*) from reports") == (1,)
+    [hit] = con.execute("select section_id from search('养老床位')").fetchall()
+    assert hit == ("0",)
+
+
+# --- views, search, checks ---------------------------------------------------------------
+@pytest.fixture
+def three_regions(con):
+    pages = [
+        make_page("TT-1", source="tiantai", region="天台县"),
+        make_page("XJ-1", source="xianju", region="仙居县",
+                  metrics=metrics_for("XJ-1", beds=80),
+                  sections=sections_for("XJ-1", plan_text="2023年新建养老床位200张,床位总数再增加。")),
+        make_page("CX-1", source="cixi", region="慈溪市", metrics=[],
+                  sections=sections_for("CX-1")[:2]),
+    ]
+    load_pages(con, "run-1", pages, T0)
+    return con
+
+
+def test_search_ranks_the_section_about_beds_first(three_regions) -> None:
+    hits = three_regions.execute(
+        "select index_no, section_id, heading, snippet, score from search('养老床位')").fetchall()
+    assert hits[0][:3] in {("TT-1", "1.1", "养老服务"), ("XJ-1", "1.1", "养老服务")}
+    assert {h[:2] for h in hits[:2]} == {("TT-1", "1.1"), ("XJ-1", "1.1")}
+    assert "养老床位" in hits[0][3]
+    assert [h[4] for h in hits] == sorted((h[4] for h in hits), reverse=True)
+    # a section containing only 养老 ranks below those with the whole phrase
+    only_yanglao = [h for h in hits if h[1] == "2" and h[0] == "TT-1"]
+    assert only_yanglao and only_yanglao[0][4] < hits[1][4]
+    assert three_regions.execute("select * from search('殡葬改革')").fetchall() == []
+    assert three_regions.execute("select * from search('')").fetchall() == []
+
+
+def test_search_index_follows_changes(three_regions) -> None:
+    con = three_regions
+    assert one(con, "select count(*) from search('殡葬')") == (0,)
+    load_pages(con, "run-2", [make_page("CX-1", source="cixi", region="慈溪市", body="v2",
+                                        sections=sections_for("CX-1", plan_text="推进殡葬改革。"))],
+               later(60))
+    assert one(con, "select index_no, section_id from search('殡葬改革')") == ("CX-1", "2")
+    assert one(con, "select count(*) from search_sections where index_no = 'CX-1'") == (5,)
+
+
+def test_views_return_expected_rows(three_regions) -> None:
+    con = three_regions
+    outline = [r for (r,) in con.execute(
+        "select outline from report_outline where index_no = 'TT-1' order by ordinal").fetchall()]
+    assert outline == ["", "  一 2022年工作总结", "    一 养老服务", "    二 社会救助", "  二 2023年工作计划"]
+    series = con.execute("select region, indicator, year, value_norm, role from indicator_series "
+                         "where index_no = 'TT-1' order by ordinal").fetchall()
+    assert series == [("天台县", "elderly_beds_new", 2022, 120.0, None),
+                      ("天台县", "dibao_standard", 2022, 900.0, "previous"),
+                      ("天台县", "dibao_standard", 2022, 950.0, "current")]
+    compare = con.execute("select region, value_norm, unit_norm, index_no "
+                          "from indicator_compare('dibao_standard', 2022)").fetchall()
+    assert compare == [("仙居县", 950.0, "yuan/person/month", "XJ-1"),
+                       ("天台县", 950.0, "yuan/person/month", "TT-1")]
+    beds = con.execute("select region, value_norm from indicator_compare('elderly_beds_new', 2022)"
+                       ).fetchall()
+    assert beds == [("天台县", 120.0), ("仙居县", 80.0)]
+    assert one(con, "select n_values from indicator_by_region_year where region = '天台县' "
+                    "and indicator = 'dibao_standard'") == (2,)
+    latest = con.execute("select index_no, version, n_urls, n_sections, n_metrics, first_seen_at "
+                         "from latest_reports order by index_no").fetchall()
+    assert latest == [("CX-1", 1, 1, 2, 0, T0), ("TT-1", 1, 1, 5, 5, T0), ("XJ-1", 1, 1, 5, 5, T0)]
+
+
+def test_checks_pass_on_good_data_and_flag_bad_units_and_counts(three_regions) -> None:
+    con = three_regions
+    results = {r.check_name: r for r in run_checks(con, "run-1")}
+    failing = {name: r.detail for name, r in results.items() if r.status == "fail"}
+    assert failing == {}
+    assert results["unique_key:metrics"].status == "pass"
+
+    bad = [Metric("BAD-1", "1.1", 0, -5, "人", -5, "person", text="-5人"),
+           Metric("BAD-1", "1.1", 1, 3, "斤", 1.5, "kilogram", text="3斤"),
+           Metric("BAD-1", "1.1", 2, 1200, "%", 1200, "percent", text="1200%")]
+    load_pages(con, "run-2", [make_page("BAD-1", metrics=bad)], later(60))
+    results = {r.check_name: r for r in run_checks(con, "run-2")}
+    assert results["metrics_no_negative_counts"].status == "fail"
+    assert "BAD-1#0" in results["metrics_no_negative_counts"].detail
+    assert (results["metrics_unit_norm_known"].status, results["metrics_unit_norm_known"].observed) == (
+        "fail", 1.0)
+    assert "kilogram" in results["metrics_unit_norm_known"].detail
+    assert results["metrics_percent_in_bounds"].status == "warn"
+    run_checks(con, "run-2")  # re-running replaces the run's rows
+    assert one(con, "select count(*), count(distinct check_name) from dq_results where run_id = 'run-2'"
+               ) == (len(results), len(results))
+
+
+def test_checks_flag_reports_without_sections(con) -> None:
+    load_pages(con, "run-1", [make_page("EMPTY-1", sections=[], metrics=[], ranks=[])], T0)
+    results = {r.check_name: r for r in run_checks(con, "run-1")}
+    assert results["reports_have_sections"].status == "fail"
+    assert "EMPTY-1" in results["reports_have_sections"].detail
+
+
+# --- operational tables -----------------------------------------------------------------
+def test_fetch_log_is_idempotent_and_joins_the_load_transaction(con) -> None:
+    rows = [{"fetch_id": i, "run_id": "run-1", "source": "tiantai", "url": f"http://x/{i}",
+             "outcome": "fetched", "status": 200, "attempts": 2, "retry_reasons": {"503": 1},
+             "elapsed_s": 0.5, "fetched_at": "2024-03-01T02:00:00+00:00", "size": 1234}
+            for i in range(3)]
+    assert record_fetch_log(con, rows) == 3
+    assert record_fetch_log(con, rows + rows) == 0
+    load_pages(con, "run-2", [make_page()], T0,
+               fetch_log_rows=[dict(rows[0], fetch_id=7, run_id=None)])
+    assert one(con, "select run_id, retry_reasons->>'503', fetched_at from fetch_log "
+                    "where fetch_id = 7") == ("run-2", "1", T0)
+    with pytest.raises(WarehouseKeyError):
+        record_fetch_log(con, [{"url": "http://x/no-id", "outcome": "fetched"}])
+    with transaction(con):  # the caller's transaction spans both writes
+        record_fetch_log(con, [dict(rows[0], fetch_id=8)])
+        load_pages(con, "run-2", [make_page("IDX-T")], T0)
+    assert one(con, "select count(*) from fetch_log") == (5,)
+
+
+def test_runs_ledger(con) -> None:
+    start_run(con, "run-1", flow_run_id="f-1", parameters={"sources": ["tiantai"]}, started_at=T0)
+    finish_run(con, "run-1", status="completed", counts={"fetched": 4, "new": 3, "rejected": 1},
+               sources={"tiantai": {"fetched": 4, "new": 3}, "xianju": {"error": "listing 503"}},
+               finished_at=later(5))
+    assert one(con, "select status, fetched, new, rejected, changed, finished_at, "
+                    "parameters->>'$.sources[0]' from runs") == (
+        "completed", 4, 3, 1, None, later(5), "tiantai")
+    assert con.execute("select source, new, error from run_sources order by source").fetchall() == [
+        ("tiantai", 3, None), ("xianju", None, "listing 503")]
+    with pytest.raises(ValueError, match="unknown run counts"):
+        finish_run(con, "run-1", status="completed", counts={"fetchd": 1})
+
+
+def test_a_run_left_running_is_closed_as_failed_by_the_next(con) -> None:
+    start_run(con, "killed", started_at=T0)  # its process died before finish_run
+    start_run(con, "next", started_at=later(60))
+    assert con.execute("select run_id, status, finished_at, message like 'abandoned: %next%' "
+                       "from runs order by started_at").fetchall() == [
+        ("killed", "failed", later(60), True), ("next", "running", None, None)]
+
+
+# --- export ------------------------------------------------------------------------------
+def test_export_is_readable_by_pandas_and_pyarrow(three_regions, db_path, tmp_path) -> None:
+    load_pages(three_regions, "run-2", [make_page("NR-1", region=None)], T0)
+    three_regions.close()
+    out = tmp_path / "parquet"
+    written = export_warehouse(db_path, out)
+    assert written["reports"] == 4 and written["metrics"] == 15 and written["latest_reports"] == 4
+    assert set(TABLES) <= set(written)
+
+    metrics = read_export(out, "metrics")
+    assert len(metrics) == 15
+    assert metrics.groupby("region", dropna=False).size().to_dict().get("天台县") == 5
+    assert metrics["region"].isna().sum() == 5
+    for name in PARTITIONED:
+        assert (out / name / "region=%E5%A4%A9%E5%8F%B0%E5%8E%BF").is_dir()  # region=天台县
+    dataset = ds.dataset(out / "sections", format="parquet", partitioning="hive").to_table()
+    assert dataset.num_rows == written["sections"]
+    outline = pd.read_parquet(out / "report_outline.parquet")
+    assert "outline" in outline.columns and len(outline) == written["report_outline"]
+    assert export_warehouse(db_path, out) == written  # re-export replaces, does not append

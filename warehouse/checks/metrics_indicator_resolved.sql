@@ -1,0 +1,15 @@
+-- Share of metrics resolved to a canonical indicator. Low means the indicator dictionary
+-- (config/indicators.csv) misses subjects the reports commonly state: a warning, not an error.
+with params as (
+    select 0.05 as threshold
+),
+ratio as (
+    select count(indicator) / nullif(count(*), 0) as resolved, count(*) as n from metrics
+)
+select
+    'metrics_indicator_resolved' as check_name,
+    case when r.n = 0 or r.resolved >= p.threshold then 'pass' else 'warn' end as status,
+    r.resolved as observed,
+    p.threshold,
+    format('{} of {} metrics have an indicator', coalesce(round(r.resolved * r.n), 0)::bigint, r.n) as detail
+from ratio as r, params as p;

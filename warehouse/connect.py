@@ -1,0 +1,124 @@
+"""Open the warehouse: one writer process or several readers, and snapshots for analysts.
+
+DuckDB locks the file per process: one read-write process OR any number of read-only
+ones. `connect` waits (with backoff) for a lock held by another process, then fails
+with a `WarehouseLockedError` that says who holds it. Analysts should read the snapshot
+that `snapshot` publishes after each successful run, so they never block the nightly load.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+
+from tasks import settings
+from warehouse.errors import WarehouseLockedError
+from warehouse.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+_LOCK_MESSAGE = "Could not set lock on file"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)")
+_BACKOFF_START_S, _BACKOFF_MAX_S = 0.05, 1.0
+
+
+def connect(path: str | os.PathLike, *, read_only: bool = False,
+            lock_timeout: float = settings.WAREHOUSE_LOCK_TIMEOUT) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file; a writer connection also brings the schema up to date."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path} (read-only connections do not create one)")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = _open_waiting_for_lock(path, read_only, lock_timeout)
+    con.execute("set enable_progress_bar = false")  # no terminal bar in flow logs
+    if not read_only:
+        try:
+            migrate(con)
+        except BaseException:
+            con.close()
+            raise
+    return con
+
+
+def _open_waiting_for_lock(path: Path, read_only: bool,
+                           timeout: float) -> duckdb.DuckDBPyConnection:
+    started = time.monotonic()
+    delay = _BACKOFF_START_S
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if _LOCK_MESSAGE not in str(exc):
+                raise
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise _locked_error(path, waited, read_only, str(exc)) from exc
+            log.info("warehouse %s is locked by another process; retrying in %.2f s", path, delay)
+            time.sleep(min(delay, max(timeout - waited, 0.0)))
+            delay = min(delay * 2, _BACKOFF_MAX_S)
+
+
+def _locked_error(path: Path, waited: float, read_only: bool, message: str) -> WarehouseLockedError:
+    match = _LOCK_HOLDER.search(message)
+    pid = int(match["pid"]) if match else None
+    holder = match["holder"] if match else None
+    return WarehouseLockedError(path, waited, read_only, pid, holder)
+
+
+def snapshot_path(path: str | os.PathLike) -> Path:
+    """Where `snapshot` publishes the analysts' copy: <stem>.snapshot.duckdb beside the file."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.snapshot.duckdb")
+
+
+def snapshot(path: str | os.PathLike, *,
+             lock_timeout: float = settings.WAREHOUSE_LOCK_TIMEOUT) -> Path:
+    """CHECKPOINT the warehouse and atomically publish a copy for read-only use.
+
+    Call it after a run committed (not inside a transaction). The copy is written to a
+    temporary file, verified by opening it, then renamed over the old snapshot: a reader
+    that has the old snapshot open keeps reading the old file (its inode stays alive), and
+    the next reader opens the new one. Readers of the snapshot never lock the main file.
+    """
+    path = Path(path)
+    target = snapshot_path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    con = connect(path, lock_timeout=lock_timeout)  # in-process, shares an open instance
+    try:
+        con.execute("checkpoint")  # everything in the main file, nothing left in the WAL
+        shutil.copyfile(path, tmp)
+    finally:
+        con.close()
+    try:
+        _fsync(tmp)
+        _verify_copy(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync(target.parent)
+    log.info("published warehouse snapshot %s", target)
+    return target
+
+
+def _verify_copy(path: Path) -> None:
+    """Open the copy read-only and read from it, so a broken copy is never published."""
+    check = duckdb.connect(str(path), read_only=True)
+    try:
+        check.execute("select count(*) from reports").fetchone()
+    finally:
+        check.close()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

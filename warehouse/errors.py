@@ -1,0 +1,42 @@
+"""Exceptions of the warehouse, named for what went wrong.
+
+`transient` says whether retrying later can succeed (dlt's TransientException idea):
+the flow decides on the class, never on message text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class WarehouseError(Exception):
+    """Base class of every error raised by `warehouse`."""
+
+    transient = False
+
+
+class WarehouseLockedError(WarehouseError, TimeoutError):
+    """Another process holds the DuckDB file lock and did not release it in time."""
+
+    transient = True
+
+    def __init__(self, path: Path, waited_s: float, read_only: bool, holder_pid: int | None,
+                 holder: str | None) -> None:
+        self.path, self.waited_s, self.holder_pid = path, waited_s, holder_pid
+        who = f"process PID {holder_pid} ({holder})" if holder_pid else "another process"
+        wanted = "read-only" if read_only else "read-write"
+        super().__init__(
+            f"DuckDB file {path} is locked by {who}; gave up opening it {wanted} after "
+            f"waiting {waited_s:.1f} s. A DuckDB file admits one read-write process OR several "
+            f"read-only ones, never both. Close that process's connection (often a notebook; "
+            f"analysts should open {path.stem}.snapshot.duckdb instead), then retry. "
+            f"GOVETL_WAREHOUSE_LOCK_TIMEOUT sets how long to wait."
+        )
+
+
+class MigrationError(WarehouseError):
+    """The migration files and the warehouse's migration ledger disagree."""
+
+
+class WarehouseKeyError(WarehouseError, ValueError):
+    """Rows offered for a keyed table lack their key: refused before any write."""

@@ -1,0 +1,64 @@
+"""Example queries an analyst starts from; `make demo` and the README show their output.
+
+    python -m warehouse.examples [--warehouse data/warehouse.duckdb] [--only NAME]
+
+Reads through a read-only connection (the snapshot if one exists, so it never blocks a
+nightly run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import duckdb
+
+from tasks import settings
+from warehouse.connect import snapshot_path
+
+EXAMPLES: dict[str, tuple[str, str]] = {
+    "dibao_standard_by_region": (
+        "How did the minimum living guarantee (低保标准) change across regions and years?",
+        """select region, year, indicator, value_norm as yuan, unit_norm, left(sentence, 36) as sentence
+           from indicator_series
+           where indicator like 'dibao_standard%' and coalesce(role, 'current') = 'current'
+           order by region, year, indicator, yuan""",
+    ),
+    "caregivers_2023": (
+        "One indicator across regions for one year (table macro indicator_compare).",
+        "select * exclude (sentence) from indicator_compare('certified_caregivers_new', 2023)",
+    ),
+    "search_eldercare_beds": (
+        "Which sections talk about 养老床位? (Chinese full-text search)",
+        "select region, title, heading, round(score, 2) as score from search('养老床位') limit 5",
+    ),
+    "runs": (
+        "What did the last runs do?",
+        """select run_id, status, discovered, fetched, new, changed, unchanged, not_modified, failed, rejected
+           from runs order by started_at desc limit 3""",
+    ),
+}
+
+
+def open_for_reading(path: Path) -> duckdb.DuckDBPyConnection:
+    """The analysts' snapshot when there is one, else the warehouse itself, read-only."""
+    snapshot = snapshot_path(path)
+    return duckdb.connect(str(snapshot if snapshot.exists() else path), read_only=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m warehouse.examples", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warehouse", default=str(settings.WAREHOUSE_PATH))
+    parser.add_argument("--only", action="append", choices=sorted(EXAMPLES), help="show only this example")
+    args = parser.parse_args(argv)
+    with open_for_reading(Path(args.warehouse)) as con:
+        for name in args.only or EXAMPLES:
+            question, sql = EXAMPLES[name]
+            print(f"\n-- {question}\n{' '.join(sql.split())}")
+            con.sql(sql).show(max_width=140)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

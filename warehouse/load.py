@@ -1,0 +1,323 @@
+"""Load extracted pages into the warehouse: a set-based merge keyed by 索引号.
+
+One call is one transaction: either the whole batch is stored or nothing is (no
+half-loaded report, ever). The merge follows dlt's delete-insert:
+
+1. Validate in Python. A page that cannot be keyed (no 索引号, `reject_reason` set, no
+   extraction, duplicate child keys, a required field missing) becomes a `rejects` row:
+   no key is ever invented.
+2. Stage the batch as Arrow tables (`stg_reports` one row per accepted page,
+   `stg_sections|metrics|ranks`, `stg_rejects`, `load_context`): values never pass
+   through SQL text.
+3. `sql/plan.sql`: the latest fetch represents each 索引号; compare with `reports` →
+   new | changed (content_sha256 differs) | reextracted (same content, other
+   extractor_version) | unchanged.
+4. `sql/report_versions.sql`, `sql/reports.sql`, `sql/report_urls.sql`; then per child
+   table (tables.REPORT_CHILDREN) delete the touched reports' rows and insert the staged
+   ones; then the search postings of the touched reports; then new rejects.
+Unchanged reports write nothing at all, so a re-run over unchanged pages leaves every
+data table byte-for-byte as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from tasks.records import Extraction, LoadOutcome, Metric, PageRecord, Rank, Report, Section
+from warehouse.errors import WarehouseKeyError
+from warehouse.search import refresh_search_index
+from warehouse.staging import arrow_fields, staged, table_fields, to_arrow, utc_naive, utc_now
+from warehouse.tables import REPORT_CHILDREN, TABLES
+from warehouse.tx import transaction
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+
+# Reason codes stored in rejects.reason, with the sentence stored in rejects.detail.
+REJECT_DETAILS: dict[str, str] = {
+    "missing_index_no": "The page states no 索引号 (index number), the key of a report; "
+                        "it is quarantined rather than given an invented key.",
+    "no_extraction": "The page was fetched but nothing was extracted from it.",
+    "not_html": "The page is not an HTML document, so no report could be extracted.",
+    "extract_error": "The extractor failed on this page.",
+}
+_REASON_CODE = re.compile(r"^(?P<code>[a-z][a-z0-9_]*)(?::\s*(?P<detail>.+))?$", re.S)
+_CHILD_CLASSES: dict[str, type] = {"sections": Section, "metrics": Metric, "ranks": Rank}
+_PAGE_COLUMNS = {"page_idx": pa.int64(), "fetched_at": pa.timestamp("us")}
+
+@dataclass
+class _Batch:
+    """The rows to stage, and the outcomes already decided in Python (rejections)."""
+
+    reports: list[dict] = field(default_factory=list)
+    children: dict[str, list[dict]] = field(
+        default_factory=lambda: {table: [] for table in REPORT_CHILDREN})
+    rejects: list[dict] = field(default_factory=list)
+    rejected: dict[int, LoadOutcome] = field(default_factory=dict)
+
+
+def load_pages(con: duckdb.DuckDBPyConnection, run_id: str, pages: Sequence[PageRecord],
+               observed_at: datetime, *,
+               fetch_log_rows: Sequence[Mapping[str, Any]] | None = None) -> list[LoadOutcome]:
+    """Merge a batch of pages in one transaction; return one LoadOutcome per page, in order.
+
+    `fetch_log_rows`, if given, are recorded in the same transaction (see record_fetch_log).
+    """
+    observed = utc_naive(observed_at)
+    started, load_id = utc_now(), new_load_id()
+    batch = _prepare(pages, run_id, load_id, observed, _required_columns(con))
+    context = {"run_id": run_id, "load_id": load_id, "observed_at": observed}
+    with transaction(con), staged(con, _stage_tables(con, batch, context)):
+        outcomes = _merge(con, pages, batch)
+        _record_load(con, context, started, outcomes)
+        if fetch_log_rows:
+            record_fetch_log(con, fetch_log_rows, run_id=run_id)
+    log.info("load %s (run %s): %s", load_id, run_id,
+             dict(Counter(o.reason or o.status for o in outcomes)))
+    return outcomes
+
+
+def new_load_id() -> str:
+    """Time-sortable unique id of one load_pages call."""
+    return f"{utc_now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+
+
+# --- 1. validate and shape rows (Python) -------------------------------------------------
+def _prepare(pages: Sequence[PageRecord], run_id: str, load_id: str, observed: datetime,
+             required: Mapping[str, set[str]]) -> _Batch:
+    batch = _Batch()
+    for idx, page in enumerate(pages):
+        rejection = _rejection(page, required)
+        if rejection is None:
+            _add_report(batch, idx, page)
+            continue
+        reason, detail = rejection
+        batch.rejects.append({
+            "run_id": run_id, "source": page.source, "url": page.url,
+            "fetch_id": page.fetch_id, "raw_sha256": page.raw_sha256, "reason": reason,
+            "detail": detail, "observed_at": observed, "final_url": page.final_url,
+            "load_id": load_id})
+        key = _key(page.extraction.report.index_no) if page.extraction else None
+        batch.rejected[idx] = LoadOutcome(page.url, page.source, key, "rejected", reason)
+    return batch
+
+
+def _rejection(page: PageRecord, required: Mapping[str, set[str]]) -> tuple[str, str] | None:
+    """(reason code, sentence) if the page cannot become a report, else None."""
+    if page.reject_reason:
+        return _parse_reject_reason(page.reject_reason)
+    if page.extraction is None:
+        return "no_extraction", REJECT_DETAILS["no_extraction"]
+    if not _key(page.extraction.report.index_no):
+        return "missing_index_no", REJECT_DETAILS["missing_index_no"]
+    problem = _extraction_problem(page.extraction, required)
+    return ("invalid_extraction", problem) if problem else None
+
+
+def _parse_reject_reason(text: str) -> tuple[str, str]:
+    """'code' or 'code: sentence' → (code, sentence); free text → ('rejected', text)."""
+    match = _REASON_CODE.match(text.strip())
+    if not match:
+        return "rejected", text.strip()
+    code = match["code"]
+    return code, match["detail"] or REJECT_DETAILS.get(code, f"The page was rejected ({code}).")
+
+
+def _extraction_problem(extraction: Extraction, required: Mapping[str, set[str]]) -> str | None:
+    """A sentence naming what makes the extraction unloadable, or None."""
+    for table in REPORT_CHILDREN:
+        items = getattr(extraction, table)
+        key = TABLES[table].key[1:]  # the key within one report (index_no comes from it)
+        counts = Counter(tuple(getattr(item, col) for col in key) for item in items)
+        duplicates = [k for k, n in counts.items() if n > 1]
+        if duplicates:
+            return (f"The extraction lists {table} with the same {', '.join(key)} more than "
+                    f"once ({duplicates[:3]}), so its rows cannot be keyed.")
+        for item in items:
+            missing = [name for name in required[table] if getattr(item, name) is None]
+            if missing:
+                return f"A row of {table} has no {', '.join(missing)}, which is required."
+    return None
+
+
+def _required_columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """NOT NULL columns of each child table that the extraction fills (the DDL decides)."""
+    rows = con.execute(
+        "select table_name, column_name from duckdb_columns() "
+        "where schema_name = 'main' and not is_nullable and table_name in ?",
+        [list(REPORT_CHILDREN)]).fetchall()
+    required = {table: set() for table in REPORT_CHILDREN}
+    for table, column in rows:
+        required[table].add(column)
+    return {t: cols - {"index_no", "load_id"} for t, cols in required.items()}
+
+
+def _key(index_no: str | None) -> str | None:
+    """The report key: 索引号 trimmed; blank is no key."""
+    return (index_no.strip() or None) if index_no else None
+
+
+def _add_report(batch: _Batch, idx: int, page: PageRecord) -> None:
+    extraction = page.extraction
+    report = extraction.report
+    key = _key(report.index_no)
+    row = _row(report, idx, key)
+    row.update(
+        fetched_at=page.fetched_at,
+        source=report.source or page.source,
+        url=report.url or page.final_url or page.url,
+        content_sha256=report.content_sha256 or _sha256(report.body_text or ""),
+    )
+    batch.reports.append(row)
+    for table in REPORT_CHILDREN:
+        batch.children[table].extend(_row(item, idx, key) for item in getattr(extraction, table))
+
+
+def _row(record: Any, page_idx: int, index_no: str) -> dict:
+    row = {f.name: getattr(record, f.name) for f in fields(record)}
+    row.update(page_idx=page_idx, index_no=index_no)  # children inherit their report's key
+    return row
+
+
+# --- 2. stage ----------------------------------------------------------------------------
+def _stage_tables(con: duckdb.DuckDBPyConnection, batch: _Batch,
+                  context: dict) -> dict[str, pa.Table]:
+    tables = {
+        "load_context": pa.table({k: [v] for k, v in context.items()}),
+        "stg_reports": to_arrow(batch.reports, arrow_fields(Report) | _PAGE_COLUMNS),
+        "stg_rejects": to_arrow(batch.rejects, table_fields(con, "rejects")),
+    }
+    for table, cls in _CHILD_CLASSES.items():
+        columns = arrow_fields(cls) | {"page_idx": pa.int64()}
+        tables[f"stg_{table}"] = to_arrow(batch.children[table], columns)
+    return tables
+
+
+# --- 3./4. merge (SQL) -------------------------------------------------------------------
+def _merge(con: duckdb.DuckDBPyConnection, pages: Sequence[PageRecord],
+           batch: _Batch) -> list[LoadOutcome]:
+    for step in ("plan", "report_versions", "reports", "report_urls"):
+        _run_sql(con, step)
+    for table in REPORT_CHILDREN:
+        _replace_children(con, table)
+    refresh_search_index(con)
+    insert_new(con, "rejects", "stg_rejects")
+    outcomes = _outcomes(con, pages, batch)
+    con.execute("drop table load_plan; drop table touched_reports")
+    return outcomes
+
+
+def _run_sql(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute((SQL_DIR / f"{name}.sql").read_text(encoding="utf-8"))
+
+
+def _replace_children(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Delete the touched reports' rows of `table`, insert their staged rows."""
+    spec = TABLES[table]
+    if spec.disposition != "replace_children" or spec.key[0] != "index_no":
+        raise ValueError(f"{table} is not a child table keyed by index_no: {spec}")
+    con.execute(f"delete from {table} where index_no in (select index_no from touched_reports)")
+    con.execute(f"""
+        insert into {table} by name
+        select c.* exclude (page_idx), ctx.load_id
+        from stg_{table} as c
+        join load_plan as p on p.page_idx = c.page_idx and p.action <> 'unchanged'
+        cross join load_context as ctx""")
+
+
+def insert_new(con: duckdb.DuckDBPyConnection, table: str, staged_name: str) -> int:
+    """insert_only disposition: add staged rows whose key is not stored (nor repeated)."""
+    spec = TABLES[table]
+    if spec.disposition != "insert_only":
+        raise ValueError(f"{table} is {spec.disposition}, not insert_only")
+    key = ", ".join(spec.key)
+    (inserted,) = con.execute(f"""
+        insert into {table} by name
+        select * exclude (_nth) from (
+            select s.*, row_number() over (partition by {key}) as _nth
+            from {staged_name} as s anti join {table} using ({key}))
+        where _nth = 1""").fetchone()
+    return inserted
+
+
+def _outcomes(con: duckdb.DuckDBPyConnection, pages: Sequence[PageRecord],
+              batch: _Batch) -> list[LoadOutcome]:
+    outcomes = dict(batch.rejected)
+    for idx, index_no, action, represents in con.execute(
+            (SQL_DIR / "outcomes.sql").read_text(encoding="utf-8")).fetchall():
+        status, reason = _status(action) if represents else ("unchanged", "duplicate_in_batch")
+        outcomes[idx] = LoadOutcome(pages[idx].url, pages[idx].source, index_no, status, reason)
+    return [outcomes[i] for i in range(len(pages))]
+
+
+def _status(action: str) -> tuple[str, str | None]:
+    return ("unchanged", "reextracted") if action == "reextracted" else (action, None)
+
+
+def _record_load(con: duckdb.DuckDBPyConnection, context: dict, started: datetime,
+                 outcomes: list[LoadOutcome]) -> None:
+    counts = Counter(o.status for o in outcomes)
+    reextracted = sum(o.reason == "reextracted" for o in outcomes)
+    con.execute(
+        "insert into loads (load_id, run_id, started_at, finished_at, pages, new, changed, "
+        "unchanged, reextracted, rejected) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [context["load_id"], context["run_id"], started, utc_now(), len(outcomes), counts["new"],
+         counts["changed"], counts["unchanged"], reextracted, counts["rejected"]])
+
+
+# --- fetch log ---------------------------------------------------------------------------
+def record_fetch_log(con: duckdb.DuckDBPyConnection, rows: Iterable[Mapping[str, Any]], *,
+                     run_id: str | None = None) -> int:
+    """Copy crawler fetch-log rows into `fetch_log`; rows whose fetch_id is stored are skipped.
+
+    Joins the caller's transaction if there is one. Returns the number of rows inserted.
+    """
+    columns = table_fields(con, "fetch_log")
+    prepared = [_fetch_log_row(row, columns, run_id) for row in rows]
+    keyless = [row.get("url") for row in prepared if row.get("fetch_id") is None]
+    if keyless:
+        raise WarehouseKeyError(
+            f"{len(keyless)} fetch-log rows have no fetch_id (their key), e.g. {keyless[:3]}")
+    if not prepared:
+        return 0
+    with transaction(con), staged(con, {"stg_fetch_log": to_arrow(prepared, columns)}):
+        return insert_new(con, "fetch_log", "stg_fetch_log")
+
+
+def _fetch_log_row(row: Mapping[str, Any], columns: Iterable[str], run_id: str | None) -> dict:
+    out = {name: row.get(name) for name in columns}
+    out["run_id"] = out["run_id"] or run_id
+    if out["outcome"] is not None:
+        out["outcome"] = str(out["outcome"])  # FetchOutcome is a StrEnum
+    if isinstance(out["retry_reasons"], Mapping):
+        out["retry_reasons"] = json.dumps(out["retry_reasons"], ensure_ascii=False)
+    if isinstance(out["fetched_at"], str):
+        out["fetched_at"] = datetime.fromisoformat(out["fetched_at"])
+    return out
+
+
+# --- summaries ---------------------------------------------------------------------------
+def count_outcomes(outcomes: Iterable[LoadOutcome]) -> dict[str, Counter]:
+    """Outcome statuses per source ({"tiantai": Counter(new=3, unchanged=1)}), for run_sources."""
+    per_source: dict[str, Counter] = {}
+    for outcome in outcomes:
+        per_source.setdefault(outcome.source, Counter())[outcome.status] += 1
+    return per_source
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

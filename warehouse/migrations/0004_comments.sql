@@ -1,0 +1,202 @@
+-- What every table and column means. NULL always means "the page states no value"
+-- (or, for ledger columns, "not known yet"); each comment says when a column is NULL.
+
+comment on table schema_migrations is 'Versioned migrations (warehouse/migrations/NNNN_name.sql) applied to this file, with the SHA-256 of the file as applied; warehouse.migrate refuses to run if an applied file changed.';
+comment on column schema_migrations.version is 'Migration number, the NNNN of its file name.';
+comment on column schema_migrations.name is 'File name of the migration.';
+comment on column schema_migrations.applied_at is 'When it was applied (UTC).';
+comment on column schema_migrations.sha256 is 'SHA-256 of the file bytes as applied.';
+comment on table schema_repeatables is 'Repeatable definitions (views/*.sql, seeds/*.csv) and the SHA-256 last applied; they are re-applied whenever a file changes.';
+comment on column schema_repeatables.name is 'Path of the file relative to warehouse/, e.g. views/10_indicator_series.sql.';
+comment on column schema_repeatables.sha256 is 'SHA-256 of the file bytes last applied.';
+comment on column schema_repeatables.applied_at is 'When it was last applied (UTC).';
+
+comment on table reports is 'One row per report, keyed by its 索引号 (index_no); the current (latest) content version. Pages without a 索引号 are never here: they are in rejects.';
+comment on column reports.index_no is '索引号 as printed on the page (trimmed); the report key. Two URLs with the same 索引号 are one report (see report_urls).';
+comment on column reports.source is 'Configured source (sources.yaml name) of the page the current row was loaded from.';
+comment on column reports.region is 'Region of the source (from sources.yaml, e.g. 天台县); NULL if the source configures none.';
+comment on column reports.url is 'URL the current version was loaded from (equals report_versions.url of the latest version); all URLs are in report_urls.';
+comment on column reports.title is 'Title of the report as on the page; NULL if the page has none.';
+comment on column reports.publisher is '发布机构 as on the page; NULL if not stated.';
+comment on column reports.publish_date is '发布日期 (publication date); NULL if not stated.';
+comment on column reports.written_date is '成文日期 (date written); NULL if not stated.';
+comment on column reports.doc_number is '文号 (document number); NULL if not stated.';
+comment on column reports.topic is '主题分类 (topic classification); NULL if not stated.';
+comment on column reports.category is '组配分类/体裁分类 (category); NULL if not stated.';
+comment on column reports.disclosure_mode is '公开方式 (e.g. 主动公开); NULL if not stated.';
+comment on column reports.disclosure_scope is '公开范围 (e.g. 面向全社会); NULL if not stated.';
+comment on column reports.summary_year is 'Year the report summarises (2022 in "2022年度工作总结"); NULL if the title/body states none.';
+comment on column reports.plan_year is 'Year the report plans for (2023 in "2023年工作计划"); NULL if it has no plan part.';
+comment on column reports.body_text is 'Cleaned body text (site chrome removed), verbatim.';
+comment on column reports.content_sha256 is 'SHA-256 of the extracted content (not of the raw bytes); a different value is a new version. The loader falls back to sha256(body_text) if the extractor gave none.';
+comment on column reports.first_seen_at is 'When the warehouse first loaded this 索引号 (UTC).';
+comment on column reports.updated_at is 'When this row was last written: new version or re-extraction (UTC). A re-run over unchanged content does not touch it.';
+comment on column reports.extractor_version is 'Version of the extractor that produced the current row; NULL if the extractor reported none.';
+comment on column reports.version is 'Current version number (1 = first seen); equals max(report_versions.version).';
+comment on column reports.run_id is 'Flow run (runs.run_id) that last wrote this row.';
+comment on column reports.load_id is 'Load (loads.load_id) that last wrote this row.';
+
+comment on table report_versions is 'Append-only history: one row per observed content version of a report (a new content_sha256). Re-extraction of the same content adds no row.';
+comment on column report_versions.index_no is '索引号 of the report.';
+comment on column report_versions.version is 'Version number, 1, 2, ... in order of observation.';
+comment on column report_versions.content_sha256 is 'SHA-256 of the extracted content of this version.';
+comment on column report_versions.title is 'Title as observed in this version; NULL if the page had none.';
+comment on column report_versions.url is 'URL this version was loaded from.';
+comment on column report_versions.body_text is 'Cleaned body text of this version, verbatim.';
+comment on column report_versions.observed_at is 'When this version was loaded (UTC).';
+comment on column report_versions.run_id is 'Flow run that observed it.';
+comment on column report_versions.extractor_version is 'Extractor version at observation; NULL if none reported.';
+comment on column report_versions.change_kind is '''new'' for version 1, ''content_changed'' for later versions.';
+comment on column report_versions.load_id is 'Load that wrote it.';
+
+comment on table report_urls is 'Every URL seen serving a report. Several URLs with the same 索引号 make one report with several rows here.';
+comment on column report_urls.index_no is '索引号 of the report.';
+comment on column report_urls.url is 'URL (after redirects) that served the report.';
+comment on column report_urls.source is 'Source the URL was crawled from.';
+comment on column report_urls.first_seen_at is 'When the URL was first loaded for this report (UTC).';
+comment on column report_urls.last_seen_at is 'Last load that wrote this report while this URL was in the batch (UTC). A re-fetch of unchanged content writes nothing, so for the latest fetch of a URL see fetch_log.';
+comment on column report_urls.load_id is 'Load that last wrote this row.';
+
+comment on table sections is 'Section outline of the current version of each report: one row per heading (plus "0" for the preamble). Replaced whole when the report changes or is re-extracted.';
+comment on column sections.index_no is '索引号 of the report.';
+comment on column sections.section_id is 'Dotted path in the outline: "0" preamble, "2", "2.1", "2.1.3".';
+comment on column sections.parent_id is 'section_id of the enclosing section; NULL for top-level sections and the preamble.';
+comment on column sections.level is 'Depth: 0 preamble/part, 1 一、, 2 (一), 3 1./1、, 4 (1) or inline 一是, 5 ①.';
+comment on column sections.label is 'Numeral as written, without punctuation (一, 十一, 1, ①); NULL for the preamble or unnumbered parts.';
+comment on column sections.heading is 'Heading text after the numeral; NULL when the section has no heading (preamble).';
+comment on column sections.text is 'The section''s own text, verbatim (children excluded); empty string if none.';
+comment on column sections.ordinal is 'Position in document order, from 0.';
+comment on column sections.kind is 'summary | plan | problems | highlights; NULL if the extractor could not tell.';
+comment on column sections.year is 'Year the section reports on or plans for; NULL if not determinable.';
+comment on column sections.load_id is 'Load that wrote it.';
+
+comment on table metrics is 'Quantities written with Arabic digits in the current version of each report. Replaced whole when the report changes or is re-extracted.';
+comment on column metrics.index_no is '索引号 of the report.';
+comment on column metrics.section_id is 'Section the quantity stands in; NULL if it is outside the outline.';
+comment on column metrics.value is 'Number as written (8350.3 in 8350.3万元).';
+comment on column metrics.value_high is 'Upper end of a range (2 in 1-2家); NULL for a single value.';
+comment on column metrics.unit is 'Unit as written, multiplier and qualifier characters included (万元, 余人, 元/人·月); NULL if none written.';
+comment on column metrics.value_norm is 'value × multiplier (万 10^4, 亿 10^8) in unit_norm; NULL if not normalisable.';
+comment on column metrics.unit_norm is 'Normalised unit from unit_vocabulary (yuan, person, percent, ...); NULL if not normalisable.';
+comment on column metrics.qualifier is 'over (余/多) | approx (约/近) | ge (以上) | le (以下); NULL if the number is exact as written.';
+comment on column metrics.subject is 'What the number measures, as phrased on the page (城乡低保标准); NULL if not identified.';
+comment on column metrics.sentence is 'The sentence the quantity stands in, verbatim.';
+comment on column metrics.ordinal is 'Position within the report, from 0.';
+comment on column metrics.value_high_norm is 'value_high normalised like value_norm; NULL for a single value.';
+comment on column metrics.role is 'previous | current for old→new pairs (从1330元调整为1420元); NULL otherwise.';
+comment on column metrics.counter is 'Measure word when unit_norm is item (个, 家, 件); NULL otherwise.';
+comment on column metrics.indicator is 'Canonical indicator code (config/indicators.csv); NULL if the subject matched none.';
+comment on column metrics.year is 'Year the number refers to; NULL if not determinable (views fall back to the section year).';
+comment on column metrics.text is 'The quantity as written (8350.3万元).';
+comment on column metrics.load_id is 'Load that wrote it.';
+
+comment on table ranks is 'Rankings stated in the current version of each report (排名全市第一). Replaced whole when the report changes.';
+comment on column ranks.index_no is '索引号 of the report.';
+comment on column ranks.section_id is 'Section the ranking stands in; NULL if outside the outline.';
+comment on column ranks.ordinal is 'Position within the report, from 0.';
+comment on column ranks.rank is 'Rank as a number (1 for 第一).';
+comment on column ranks.scope is 'Population ranked within (全市, 全省); NULL if not stated.';
+comment on column ranks.subject is 'What is ranked; NULL if not identified.';
+comment on column ranks.tied is 'True when stated as tied (并列).';
+comment on column ranks.text is 'The ranking as written (排名全市第一).';
+comment on column ranks.sentence is 'The sentence it stands in, verbatim.';
+comment on column ranks.load_id is 'Load that wrote it.';
+
+comment on table rejects is 'Quarantine: fetched pages that could not become a report (e.g. no 索引号: no key is ever invented). Seeing the same bytes at the same URL again adds nothing.';
+comment on column rejects.run_id is 'Flow run that first rejected these bytes.';
+comment on column rejects.source is 'Source the page was crawled from.';
+comment on column rejects.url is 'Requested URL.';
+comment on column rejects.fetch_id is 'Row of the raw archive holding the bytes, for re-extraction; NULL if the page was not archived.';
+comment on column rejects.raw_sha256 is 'SHA-256 of the raw bytes.';
+comment on column rejects.reason is 'Reason code: missing_index_no, not_html, extract_error, no_extraction, invalid_extraction, ...';
+comment on column rejects.detail is 'The reason as a sentence a person understands.';
+comment on column rejects.observed_at is 'When it was first rejected (UTC).';
+comment on column rejects.final_url is 'URL after redirects; NULL if unknown.';
+comment on column rejects.load_id is 'Load that wrote it.';
+
+comment on table runs is 'One row per flow run, with its outcome counts.';
+comment on column runs.run_id is 'Our run id.';
+comment on column runs.flow_run_id is 'Prefect flow run id; NULL when run outside Prefect.';
+comment on column runs.started_at is 'Start (UTC).';
+comment on column runs.finished_at is 'End (UTC); NULL while running. A run whose process died is closed as failed by the next run, with that run''s start here.';
+comment on column runs.status is 'running | completed | failed (also: abandoned, found still running by a later run).';
+comment on column runs.parameters is 'Flow parameters as JSON.';
+comment on column runs.discovered is 'Article URLs found on listing pages; NULL until the run finishes.';
+comment on column runs.fetched is 'Pages fetched with a 200 HTML body; NULL until the run finishes.';
+comment on column runs.new is 'Reports loaded for the first time; NULL until the run finishes.';
+comment on column runs.changed is 'Reports whose content changed (new version); NULL until the run finishes.';
+comment on column runs.unchanged is 'Pages whose content was already stored; NULL until the run finishes.';
+comment on column runs.not_modified is 'Conditional GETs answered 304; NULL until the run finishes.';
+comment on column runs.failed is 'URLs that failed to fetch or extract; NULL until the run finishes.';
+comment on column runs.skipped is 'URLs skipped (robots.txt, known and fresh); NULL until the run finishes.';
+comment on column runs.rejected is 'Pages quarantined in rejects; NULL until the run finishes.';
+comment on column runs.message is 'Summary or error message; NULL if none.';
+
+comment on table run_sources is 'Per-source outcome counts of each run.';
+comment on column run_sources.run_id is 'Flow run.';
+comment on column run_sources.source is 'Source name (sources.yaml).';
+comment on column run_sources.discovered is 'Article URLs found; NULL if not reported.';
+comment on column run_sources.fetched is 'Pages fetched; NULL if not reported.';
+comment on column run_sources.new is 'New reports; NULL if not reported.';
+comment on column run_sources.changed is 'Changed reports; NULL if not reported.';
+comment on column run_sources.unchanged is 'Unchanged pages; NULL if not reported.';
+comment on column run_sources.not_modified is '304 answers; NULL if not reported.';
+comment on column run_sources.failed is 'Failed URLs; NULL if not reported.';
+comment on column run_sources.skipped is 'Skipped URLs; NULL if not reported.';
+comment on column run_sources.rejected is 'Rejected pages; NULL if not reported.';
+comment on column run_sources.error is 'Why the whole source failed; NULL if it did not.';
+
+comment on table loads is 'One row per committed load_pages call (a batch, one transaction), with its outcome counts. A load that rolled back leaves no row.';
+comment on column loads.load_id is 'Load id, sortable by time; carried by every data row it wrote.';
+comment on column loads.run_id is 'Flow run the load belongs to.';
+comment on column loads.started_at is 'Start of the load (UTC, wall clock).';
+comment on column loads.finished_at is 'End of the load, just before commit (UTC, wall clock).';
+comment on column loads.pages is 'Pages offered.';
+comment on column loads.new is 'Pages that created a report.';
+comment on column loads.changed is 'Pages that created a new version.';
+comment on column loads.unchanged is 'Pages whose content was stored already (re-extracted ones included).';
+comment on column loads.reextracted is 'Of unchanged, pages whose extraction was replaced (new extractor_version).';
+comment on column loads.rejected is 'Pages quarantined.';
+
+comment on table fetch_log is 'Copy of the crawler''s fetch log for operators: one row per fetch (archive id).';
+comment on column fetch_log.run_id is 'Flow run that fetched; NULL if not given.';
+comment on column fetch_log.fetch_id is 'Fetch id in the raw archive (unique).';
+comment on column fetch_log.source is 'Source name; NULL if not given.';
+comment on column fetch_log.url is 'Requested URL.';
+comment on column fetch_log.final_url is 'URL after redirects; NULL if no response.';
+comment on column fetch_log.outcome is 'fetched | not_modified | skipped_robots | non_html | too_large | http_error | network_error | timeout | redirect_blocked | redirect_loop.';
+comment on column fetch_log.status is 'Final HTTP status; NULL if no response.';
+comment on column fetch_log.reason is 'Why it failed or was skipped, as a sentence; NULL on success.';
+comment on column fetch_log.attempts is 'HTTP requests made (0 when skipped).';
+comment on column fetch_log.retry_reasons is 'Retries by reason as JSON, e.g. {"503": 2}.';
+comment on column fetch_log.elapsed_s is 'Seconds spent on this URL.';
+comment on column fetch_log.fetched_at is 'When the fetch finished (UTC).';
+comment on column fetch_log.size is 'Body size in bytes; NULL if no body.';
+
+comment on table dq_results is 'Data-quality check results per run (warehouse/checks/*.sql and the unique-key checks); re-running the checks in a run replaces its rows.';
+comment on column dq_results.run_id is 'Flow run the checks ran in.';
+comment on column dq_results.check_name is 'Check name (the SQL file name, or unique_key:<table>).';
+comment on column dq_results.status is 'pass | warn | fail.';
+comment on column dq_results.observed is 'Measured value (offending rows, or a ratio).';
+comment on column dq_results.threshold is 'Limit the observed value is compared with.';
+comment on column dq_results.detail is 'What was found, with a few offending keys.';
+comment on column dq_results.checked_at is 'When the check ran (UTC).';
+
+comment on table unit_vocabulary is 'The allowed values of metrics.unit_norm, loaded from warehouse/seeds/unit_vocabulary.csv (extend that file to add a unit).';
+comment on column unit_vocabulary.unit_norm is 'Normalised unit code.';
+comment on column unit_vocabulary.dimension is 'money | money_rate | count | ratio | area | duration | score; counts must not be negative.';
+comment on column unit_vocabulary.description is 'Meaning, with typical surface forms.';
+
+comment on table search_sections is 'Search index: one row per indexed section with its length in terms (BM25 length normalisation).';
+comment on column search_sections.index_no is '索引号 of the report.';
+comment on column search_sections.section_id is 'Section id.';
+comment on column search_sections.n_terms is 'Number of terms (bigrams and ASCII words) in heading and text.';
+
+comment on table search_terms is 'Search index postings: term frequency of each bigram/word per section, tokenised by the search_tokens macro.';
+comment on column search_terms.index_no is '索引号 of the report.';
+comment on column search_terms.section_id is 'Section id.';
+comment on column search_terms.term is 'A Han bigram (or single Han character), or a lowercased ASCII letter/digit word.';
+comment on column search_terms.tf is 'Occurrences of the term in the section.';
+
+comment on macro search_tokens is 'Tokenise text for search: Han runs into overlapping bigrams, ASCII letter/digit runs lowercased whole. Used for both indexing and queries.';
+comment on macro search_document is 'The text of a section that is indexed: heading and text, first 100,000 characters.';

@@ -1,0 +1,31 @@
+-- Step 3: upsert the current row of every touched report. first_seen_at survives from
+-- the stored row; a re-extraction keeps the URL of the version it re-extracted (so the
+-- current row still equals the latest version). Unchanged reports are not written at all.
+insert or replace into reports by name
+select
+    p.index_no,
+    p.source,
+    p.region,
+    case p.action when 'reextracted' then p.stored_url else p.url end as url,
+    p.title,
+    p.publisher,
+    p.publish_date,
+    p.written_date,
+    p.doc_number,
+    p.topic,
+    p.category,
+    p.disclosure_mode,
+    p.disclosure_scope,
+    p.summary_year,
+    p.plan_year,
+    p.body_text,
+    p.content_sha256,
+    coalesce(p.stored_first_seen_at, ctx.observed_at) as first_seen_at,
+    ctx.observed_at as updated_at,
+    p.extractor_version,
+    p.version,
+    ctx.run_id,
+    ctx.load_id
+from load_plan as p
+cross join load_context as ctx
+where p.action <> 'unchanged';

@@ -1,0 +1,42 @@
+-- Metrics resolved to a canonical indicator, with the report and section they stand in:
+-- the long table behind every time series and regional comparison.
+create or replace view indicator_series as
+with resolved as (
+    select * from metrics where indicator is not null
+)
+select
+    r.region,
+    m.indicator,
+    coalesce(m.year, s.year) as year,  -- the metric's own year, else its section's
+    m.value_norm,
+    m.unit_norm,
+    m.index_no,
+    r.title,
+    m.section_id,
+    s.heading,
+    m.sentence,
+    m.qualifier,
+    m.role,
+    m.value_high_norm,
+    m.ordinal,
+    r.publish_date
+from resolved as m
+join reports as r using (index_no)
+left join sections as s on s.index_no = m.index_no and s.section_id = m.section_id;
+
+comment on view indicator_series is 'Metrics with a non-null indicator joined to their report and section: one row per stated value. year is the metric year, else the section year.';
+comment on column indicator_series.region is 'Region of the report (reports.region).';
+comment on column indicator_series.indicator is 'Canonical indicator code.';
+comment on column indicator_series.year is 'Year the value refers to: metrics.year, else sections.year; NULL if neither is known.';
+comment on column indicator_series.value_norm is 'Normalised value (万/亿 applied), in unit_norm.';
+comment on column indicator_series.unit_norm is 'Normalised unit (unit_vocabulary).';
+comment on column indicator_series.index_no is '索引号 of the report.';
+comment on column indicator_series.title is 'Report title.';
+comment on column indicator_series.section_id is 'Section the value stands in.';
+comment on column indicator_series.heading is 'Heading of that section.';
+comment on column indicator_series.sentence is 'Sentence the value stands in, verbatim.';
+comment on column indicator_series.qualifier is 'over | approx | ge | le; NULL when exact.';
+comment on column indicator_series.role is 'previous | current for old→new pairs; NULL otherwise.';
+comment on column indicator_series.value_high_norm is 'Upper end of a range; NULL for single values.';
+comment on column indicator_series.ordinal is 'Position of the metric in the report.';
+comment on column indicator_series.publish_date is 'Publication date of the report.';
