@@ -7,7 +7,8 @@ the warehouse would no longer match the code (write a new migration instead).
 
 Repeatable files are re-applied whenever their hash changes (Flyway's R__ idea):
 `views/*.sql` (views and macros, `create or replace`) and `seeds/<table>.csv` (the
-whole table reloaded). They are recorded in `schema_repeatables`.
+whole table reloaded; config/indicators.csv too, the extractor's indicator vocabulary).
+They are recorded in `schema_repeatables`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 VIEWS_DIR = PACKAGE_DIR / "views"
 SEEDS_DIR = PACKAGE_DIR / "seeds"
+# Seeds kept with the extractor's configuration, loaded as tables of the same name.
+CONFIG_SEEDS = (PACKAGE_DIR.parent / "config" / "indicators.csv",)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 # The ledger itself; comments on it are in 0004_comments.sql.
@@ -112,7 +115,7 @@ def _apply_migration(con: duckdb.DuckDBPyConnection, m: SqlFile) -> str:
 
 
 def _list_repeatables() -> list[SqlFile]:
-    paths = sorted(VIEWS_DIR.glob("*.sql")) + sorted(SEEDS_DIR.glob("*.csv"))
+    paths = sorted(VIEWS_DIR.glob("*.sql")) + sorted(SEEDS_DIR.glob("*.csv")) + list(CONFIG_SEEDS)
     return [SqlFile(f"{p.parent.name}/{p.name}", p, _sha256(p)) for p in paths]
 
 

@@ -52,6 +52,7 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("fetch_log", "insert_only", ("fetch_id",), "ops"),
         TableSpec("dq_results", "merge", ("run_id", "check_name"), "ops"),
         TableSpec("unit_vocabulary", "seed", ("unit_norm",), "meta"),
+        TableSpec("indicators", "seed", ("code",), "meta"),
         TableSpec("schema_migrations", "insert_only", ("version",), "meta"),
         TableSpec("schema_repeatables", "merge", ("name",), "meta"),
     )

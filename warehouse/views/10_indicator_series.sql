@@ -19,10 +19,12 @@ select
     m.role,
     m.value_high_norm,
     m.ordinal,
-    r.publish_date
+    r.publish_date,
+    i.name_zh as indicator_name
 from resolved as m
 join reports as r using (index_no)
-left join sections as s on s.index_no = m.index_no and s.section_id = m.section_id;
+left join sections as s on s.index_no = m.index_no and s.section_id = m.section_id
+left join indicators as i on i.code = m.indicator;
 
 comment on view indicator_series is 'Metrics with a non-null indicator joined to their report and section: one row per stated value. year is the metric year, else the section year.';
 comment on column indicator_series.region is 'Region of the report (reports.region).';
@@ -40,3 +42,4 @@ comment on column indicator_series.role is 'previous | current for old→new pai
 comment on column indicator_series.value_high_norm is 'Upper end of a range; NULL for single values.';
 comment on column indicator_series.ordinal is 'Position of the metric in the report.';
 comment on column indicator_series.publish_date is 'Publication date of the report.';
+comment on column indicator_series.indicator_name is 'Chinese name of the indicator (indicators.name_zh).';
