@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 WAREHOUSE ?= data/warehouse.duckdb
+# What analysts read: the snapshot each run publishes, else the warehouse itself.
+SNAPSHOT = $(basename $(WAREHOUSE)).snapshot.duckdb
+READ_FROM = $(if $(wildcard $(SNAPSHOT)),$(SNAPSHOT),$(WAREHOUSE))
 SOURCES ?= sources.yaml
 N ?= 2000
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
@@ -29,6 +32,9 @@ test: setup
 
 eval: setup
 	$(PY) -m evaluation
+
+export: setup
+	$(PY) -m warehouse.export --warehouse $(READ_FROM) --out build/parquet
 
 serve-sample: setup
 	$(PY) -m sample_site serve --port 8765

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__)
     parser.add_argument("--out", default=str(PROJECT_ROOT / "build" / "eval" / "report.json"))
     parser.add_argument("--no-trafilatura", action="store_true", help="skip the comparison")
+    parser.add_argument("--pin", action="store_true",
+                        help="record the current gold's hash in tests/eval_baseline.json (after checking a gold change)")
     args = parser.parse_args(argv)
     try:
         gold = load_gold()
@@ -67,7 +69,20 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     print(f"\nwritten: {out}")
+    if args.pin:
+        pin_baseline(report["gold_sha256"])
     return 0
+
+
+def pin_baseline(gold_sha256: str) -> None:
+    """Record which gold the floors apply to; written atomically (temp file, then rename)."""
+    path = PROJECT_ROOT / "tests" / "eval_baseline.json"
+    baseline = json.loads(path.read_text(encoding="utf-8"))
+    baseline["gold_sha256"] = gold_sha256
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(baseline, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    print(f"pinned gold {gold_sha256[:12]} in {path}")
 
 
 if __name__ == "__main__":
