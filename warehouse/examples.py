@@ -20,14 +20,14 @@ from warehouse.connect import snapshot_path
 EXAMPLES: dict[str, tuple[str, str]] = {
     "dibao_standard_by_region": (
         "How did the minimum living guarantee (低保标准) change across regions and years?",
-        """select region, year, indicator, value_norm as yuan, unit_norm, left(sentence, 36) as sentence
+        """select region, year, indicator_name, value_norm, unit_norm, subject, text
            from indicator_series
            where indicator like 'dibao_standard%' and coalesce(role, 'current') = 'current'
-           order by region, year, indicator, yuan""",
+           order by region, year, indicator, value_norm""",
     ),
     "caregivers_2023": (
         "One indicator across regions for one year (table macro indicator_compare).",
-        "select * exclude (sentence) from indicator_compare('certified_caregivers_new', 2023)",
+        "select region, value_norm, unit_norm, title from indicator_compare('certified_caregivers_new', 2023)",
     ),
     "search_eldercare_beds": (
         "Which sections talk about 养老床位? (Chinese full-text search)",
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.only or EXAMPLES:
             question, sql = EXAMPLES[name]
             print(f"\n-- {question}\n{' '.join(sql.split())}")
-            con.sql(sql).show(max_width=140)
+            con.sql(sql).show(max_width=120)
     return 0
 
 

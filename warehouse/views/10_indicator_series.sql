@@ -20,7 +20,9 @@ select
     m.value_high_norm,
     m.ordinal,
     r.publish_date,
-    i.name_zh as indicator_name
+    i.name_zh as indicator_name,
+    m.subject,
+    m.text
 from resolved as m
 join reports as r using (index_no)
 left join sections as s on s.index_no = m.index_no and s.section_id = m.section_id
@@ -43,3 +45,5 @@ comment on column indicator_series.value_high_norm is 'Upper end of a range; NUL
 comment on column indicator_series.ordinal is 'Position of the metric in the report.';
 comment on column indicator_series.publish_date is 'Publication date of the report.';
 comment on column indicator_series.indicator_name is 'Chinese name of the indicator (indicators.name_zh).';
+comment on column indicator_series.subject is 'What the value measures, as phrased on the page (metrics.subject).';
+comment on column indicator_series.text is 'The quantity as written on the page, e.g. 950元/人/月.';
