@@ -28,13 +28,23 @@ demo: setup
 	WAREHOUSE=$(WAREHOUSE) SOURCES=$(SOURCES) PY=$(PY) scripts/demo.sh
 
 test: setup
+	scripts/install-browser.sh
 	$(PY) -m pytest
 
 eval: setup
 	$(PY) -m evaluation
 
+# make bench [N=10000]: synthetic corpus on loopback, full/no-op/reprocess runs; writes BENCHMARKS.md
+bench: setup
+	$(PY) -m bench.run --n $(N) --out BENCHMARKS.md
+
 export: setup
 	$(PY) -m warehouse.export --warehouse $(READ_FROM) --out build/parquet
+
+# charts of key indicators by region and year from $(WAREHOUSE) (its snapshot if present):
+# build/report/index.html + one PNG per chart (see analysis/README.md)
+report: setup
+	$(PY) -m analysis.report --warehouse $(WAREHOUSE) --out build/report
 
 serve-sample: setup
 	$(PY) -m sample_site serve --port 8765
