@@ -32,8 +32,8 @@ def crawl(sources: list[Source], archive: RawArchive, summary: RunSummary, reval
     with ExitStack() as stack:
         fetchers = {s.name: stack.enter_context(Fetcher(s)) for s in sources}
         started = time.perf_counter()
-        discovered = {s.name: discover_source.submit(s, fetchers[s.name], archive, revalidate_after_hours)
-                      for s in sources}  # fmt: skip
+        discovered = {s.name: discover_source.submit(s, fetchers[s.name], archive, summary.run_id,
+                                                     revalidate_after_hours) for s in sources}  # fmt: skip
         fetch_futures = []
         for source in sources:
             counts, future = summary.counts(source.name), discovered[source.name]

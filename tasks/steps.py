@@ -39,7 +39,8 @@ class Timed:
 
 
 @task(cache_policy=NONE, task_run_name="discover-{source.name}")
-def discover_source(source: Source, fetcher: Fetcher, archive: RawArchive, revalidate_after_hours: float) -> Timed:
+def discover_source(source: Source, fetcher: Fetcher, archive: RawArchive, run_id: str,
+                    revalidate_after_hours: float) -> Timed:  # fmt: skip
     """Read the column pages; plan the downloads: unknown links, and known pages due a re-check."""
     started = time.perf_counter()
     notes: list[str] = []
@@ -47,6 +48,9 @@ def discover_source(source: Source, fetcher: Fetcher, archive: RawArchive, reval
     def read_listing(url: str) -> str | None:
         result = fetcher.fetch(url)
         if result.outcome is not FetchOutcome.FETCHED or result.body is None:
+            # Logged in the fetch log like any download; with no body it never becomes a
+            # known page or a page to load.
+            archive.record(run_id, source.name, result)
             notes.append(f"listing page {url}: {result.reason or result.outcome}")
             return None
         return decode_html(result.body, result.content_type).text

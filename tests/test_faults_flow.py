@@ -420,6 +420,8 @@ def test_dead_sources_fail_alone_and_the_healthy_one_loads(h, server):
         assert [e for e in counts.errors if listing in e and why in e], counts.errors
         row = run_source(h, name)
         assert row["failed"] == 1 and listing in row["error"], row
+        logged = h.query("select outcome, reason from fetch_log where url = ?", [listing])
+        assert len(logged) == 1 and logged[0][0] in ("http_error", "network_error") and logged[0][1], logged
     assert h.query("select status, failed, new from runs") == [("completed", 2, 3)]
     assert_whole(h, {index_no("/a", n): {healthy.url(f"{n:04d}.html")} for n in (1, 2, 3)})
 
