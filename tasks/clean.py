@@ -1,8 +1,10 @@
 """Strip the site chrome: find the article body and return its paragraphs.
 
 Container first (the source's selectors, then common CMS selectors, then a text-density
-fallback), chrome elements inside it next (share/print widgets, related links, pagers),
-then line rules (widget lines, page-info lines, a title repeated at the top, a cover or
+fallback that steps down into a cell holding nearly all the text), chrome elements inside
+it next (share/print widgets by class, and any block made mostly of links: menus, related
+items, pagers), then line rules (widget, page-info, breadcrumb and footer lines, metadata
+label rows, a 相关阅读 tail, a cover letter or title repeated at the top, a cover or
 signature block of org names and dates). All rules are data in config/page.yaml.
 """
 
@@ -16,7 +18,7 @@ import lxml.html
 
 from tasks.page import BLOCK_TAGS, element_lines, select
 from tasks.text import fold
-from tasks.vocab import page_rules
+from tasks.vocab import metadata_rules, page_rules
 
 
 @dataclass
@@ -38,8 +40,25 @@ def _rules() -> dict:
         "org": re.compile(rules["signature_org_pattern"]),
         "date": re.compile(rules["signature_date_pattern"]),
         "cover_max": int(rules["cover_max_line"]),
+        "cover_scan": int(rules["cover_scan_lines"]),
+        "letter_max": int(rules["cover_letter_max_chars"]),
         "min_chars": int(rules["min_body_chars"]),
+        "tail_start": re.compile(rules["tail_start_pattern"]),
+        "tail_max": int(rules["tail_item_max_line"]),
+        "link_tags": frozenset(rules["link_block_tags"]),
+        "link_min": int(rules["link_block_min_links"]),
+        "link_ratio": float(rules["link_block_link_ratio"]),
+        "labels": _metadata_label_pattern(),
+        "year_start": re.compile(r"((19|20)\d{2}|[〇○零一二][〇○零一二三四五六七八九]{3})\s*年"),
     }
+
+
+def _metadata_label_pattern() -> re.Pattern[str]:
+    """A line that is only a metadata label (索引号：, 发 布 机 构) or starts with one and a colon."""
+    rules = metadata_rules()
+    labels = {label for names in rules["fields"].values() for label in names} | set(rules["other_labels"])
+    spaced = "|".join(r"\s*".join(map(re.escape, label)) for label in sorted(labels, key=len, reverse=True))
+    return re.compile(rf"^(?:{spaced})\s*(?:[:：]|$)")
 
 
 def locate_body(root: lxml.html.HtmlElement, body_selectors: tuple[str, ...] = ()) -> Body:
@@ -98,38 +117,112 @@ def densest_block(root: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
     if not scores:
         return None
     best = max(scores, key=scores.get)
-    return best if scores[best] >= _rules()["min_chars"] else None
+    return _dominant_descendant(best) if scores[best] >= _rules()["min_chars"] else None
+
+
+def _dominant_descendant(element: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
+    """Step down while one child holds nearly all the text: a row whose one cell is the
+    body (<tr><td>menu</td><td>body<br>…</td>) becomes that cell, so its siblings stay out."""
+    total = _text_length(element)
+    while total:
+        children = [c for c in element if isinstance(c.tag, str) and c.tag in BLOCK_TAGS]
+        best = max(children, key=_text_length, default=None)
+        if best is None or _text_length(best) < 0.9 * total:
+            return element
+        element, total = best, _text_length(best)
+    return element
 
 
 def remove_chrome_elements(container: lxml.html.HtmlElement) -> None:
-    """Drop share/print/related/pager widgets inside the body (by class or id)."""
+    """Drop share/print/related/pager widgets inside the body: by class or id, or because
+    the block is mostly links (menus and related-item lists carry no class we know)."""
     words = _rules()["class_words"]
     for element in list(container.iterdescendants()):
         if not isinstance(element.tag, str) or element.getparent() is None:
             continue
         tokens = f"{element.get('class', '')} {element.get('id', '')}".lower().split()
-        if any(word in token for token in tokens for word in words):
+        if any(word in token for token in tokens for word in words) or is_link_block(element):
             element.drop_tree()
+
+
+def is_link_block(element: lxml.html.HtmlElement) -> bool:
+    """Several links making up most of the block's text: navigation, not prose."""
+    if element.tag not in _rules()["link_tags"]:
+        return False
+    anchors = list(element.iter("a"))
+    if len(anchors) < _rules()["link_min"]:
+        return False
+    text = _text_length(element)
+    linked = sum(_text_length(a) for a in anchors)
+    return text > 0 and linked >= _rules()["link_ratio"] * text
 
 
 # --- the lines --------------------------------------------------------------------------------
 def clean_lines(lines: list[str], title: str | None = None) -> list[str]:
-    """Body paragraphs from container lines: chrome lines out, title repeat and cover block off."""
-    kept = [line for line in lines if not is_chrome_line(line)]
+    """Body paragraphs from container lines: chrome lines out, cover letter, title repeat and
+    cover block off the top, signature and related items off the end."""
+    kept = strip_label_lines([line for line in strip_tail(lines) if not is_chrome_line(line)])
+    kept = strip_cover_letter(kept, title)
     kept = strip_title_repeat(kept, title)
     kept = strip_cover_block(kept)
     return strip_signature(kept)
 
 
 def is_chrome_line(line: str) -> bool:
-    folded = fold(line).strip()
+    """A widget, page-info, breadcrumb or footer line; or a line naming chrome markers (one
+    in a short line, two at any length). Patterns read the line's head: chrome starts there."""
+    short = len(line) <= _rules()["marker_max"]
+    folded = fold(line if short else line[: _rules()["marker_max"]]).strip()
     if any(p.search(folded) for p in _rules()["chrome_lines"]):
         return True
-    return len(folded) <= _rules()["marker_max"] and any(m in line or m in folded for m in _rules()["markers"])
+    markers = {m for m in _rules()["markers"] if m in line or (short and m in folded)}
+    return len(markers) >= 2 or (bool(markers) and short)
+
+
+def _is_sentence(line: str) -> bool:
+    return bool(re.search(r"[。；;！？!?]", line))
+
+
+def strip_label_lines(lines: list[str]) -> list[str]:
+    """Metadata label lines (文号：…) and, for a bare label cell, the value cell after it."""
+    kept: list[str] = []
+    skip_value = False
+    for line in lines:
+        squashed = _squash(line) if len(line) <= _rules()["cover_max"] else ""
+        if squashed and _rules()["labels"].match(squashed):
+            skip_value = bool(re.fullmatch(r"[^:：]+[:：]?", squashed))  # label alone: its value follows
+            continue
+        if skip_value and len(line) <= _rules()["cover_max"] and not _is_sentence(line):
+            skip_value = False
+            continue
+        skip_value = False
+        kept.append(line)
+    return kept
+
+
+def strip_tail(lines: list[str]) -> list[str]:
+    """相关阅读 and the short item lines after it, up to the next sentence of text."""
+    kept: list[str] = []
+    in_tail = False
+    for line in lines:
+        if len(line) <= _rules()["tail_max"] and _rules()["tail_start"].match(fold(line).strip()):
+            in_tail = True
+            continue
+        if in_tail and len(line) <= _rules()["tail_max"] and not _is_sentence(line):
+            continue
+        in_tail = False
+        kept.append(line)
+    return kept
 
 
 def _squash(text: str) -> str:
     return re.sub(r"[\s\u3000]+", "", fold(text))
+
+
+def _squash_short(line: str) -> str:
+    """The squashed line if it is short enough to be a cover line, else '' (a long
+    paragraph is never one, and is not worth folding again)."""
+    return _squash(line) if len(line) <= _rules()["cover_max"] else ""
 
 
 def strip_title_repeat(lines: list[str], title: str | None) -> list[str]:
@@ -138,6 +231,8 @@ def strip_title_repeat(lines: list[str], title: str | None) -> list[str]:
         return lines
     target, joined = _squash(title), ""
     for count, line in enumerate(lines[:4], start=1):
+        if len(line) > 2 * len(title) + 20:
+            break
         joined += _squash(line)
         if joined == target:
             return lines[count:]
@@ -146,9 +241,52 @@ def strip_title_repeat(lines: list[str], title: str | None) -> list[str]:
     return lines
 
 
+def strip_cover_letter(lines: list[str], title: str | None) -> list[str]:
+    """A short letter before the report (主送, 现将…报送如下, signature): cut up to the
+    title repeated below it, else up to the end of its signature."""
+    rules = _rules()
+    scan = lines[: rules["cover_scan"]]
+    cut = _title_position(scan, title) if title else None
+    if cut is None:
+        cut = next((i + 2 for i in range(1, len(scan) - 1) if _is_org_line(scan[i]) and _is_date_line(scan[i + 1])), None)
+    if not cut or cut >= len(lines):
+        return lines
+    letter, rest = sum(len(line) for line in lines[:cut]), sum(len(line) for line in lines[cut:])
+    if letter > rules["letter_max"] or rest <= letter:  # a short notice and its 附件 are not a letter and a report
+        return lines
+    return lines[cut:]
+
+
+def _title_position(lines: list[str], title: str) -> int | None:
+    """Index of the line (after the first) where the title, possibly over two lines, starts."""
+    target = _squash(title)
+    for i in range(1, len(lines)):
+        if len(lines[i]) > 2 * len(title) + 20:
+            continue
+        one, two = _squash(lines[i]), _squash("".join(lines[i:i + 2])[: 2 * len(title) + 20])
+        if one == target or two == target or (target in one and len(one) <= len(target) + 12):
+            return i
+    return None
+
+
+def _is_org_line(line: str) -> bool:
+    return bool(_rules()["org"].match(_squash_short(line)))
+
+
+def _is_date_line(line: str) -> bool:
+    return bool(_rules()["date"].match(_squash_short(line)))
+
+
 def _is_cover_line(line: str) -> bool:
-    squashed = _squash(line)
-    return bool(_rules()["org"].match(squashed) or _rules()["date"].match(squashed))
+    """An org name, a date, or both on one line (某县民政局　2024年1月5日)."""
+    squashed = _squash_short(line)
+    if not squashed:
+        return False
+    if _rules()["org"].match(squashed) or _rules()["date"].match(squashed):
+        return True
+    year = _rules()["year_start"].search(squashed)
+    return bool(year and year.start() and _rules()["org"].match(squashed[: year.start()])
+                and _rules()["date"].match(squashed[year.start():]))  # fmt: skip
 
 
 def strip_cover_block(lines: list[str]) -> list[str]:

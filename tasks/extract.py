@@ -24,9 +24,9 @@ from typing import TypeVar
 
 from tasks.clean import Body, clean_body, locate_body
 from tasks.metadata import PageMetadata, extract_metadata, report_years
-from tasks.metrics import extract_metrics
-from tasks.outline import Outline, parse_outline
-from tasks.page import parse_html
+from tasks.metrics import extract_metrics, max_metrics_per_page
+from tasks.outline import Outline, flat_outline, parse_outline
+from tasks.page import empty_document, parse_html
 from tasks.ranks import extract_ranks
 from tasks.archive import ArchivedFetch
 from tasks.encoding import decode_html
@@ -41,7 +41,8 @@ T = TypeVar("T")
 
 def extract_page(html: str, url: str | None = None, source: Source | None = None) -> Extraction:
     warnings: list[str] = []
-    root = _stage("parse", lambda: parse_html(html), parse_html(""), warnings)
+    root = _stage("parse", lambda: parse_html(html), None, warnings)
+    root = root if root is not None else empty_document()
     body_selectors = source.body_selectors if source else ()
     title_selectors = source.title_selectors if source else ()
     body: Body = _stage("body", lambda: locate_body(root, body_selectors), Body([], None, "failed"), warnings)
@@ -55,8 +56,8 @@ def extract_page(html: str, url: str | None = None, source: Source | None = None
     index_no = metadata.get("index_no")
     outline: Outline = _stage(
         "outline", lambda: parse_outline(body.paragraphs, summary_year, plan_year, title, index_no),
-        parse_outline([]), warnings,
-    )  # fmt: skip
+        None, warnings,
+    ) or flat_outline(body.paragraphs, index_no)  # fmt: skip
     warnings += outline.warnings
     report = Report(
         index_no=index_no, source=source.name if source else None, region=source.region if source else None,
@@ -68,10 +69,13 @@ def extract_page(html: str, url: str | None = None, source: Source | None = None
         extractor_version=EXTRACTOR_VERSION,
     )  # fmt: skip
     report.content_sha256 = content_hash(report)
+    metrics = _stage("metrics", lambda: extract_metrics(outline, index_no), [], warnings)
+    if len(metrics) >= max_metrics_per_page():
+        warnings.append(f"metrics: stopped at {len(metrics)}, the most a page may yield")
     return Extraction(
         report=report,
         sections=outline.sections,
-        metrics=_stage("metrics", lambda: extract_metrics(outline, index_no), [], warnings),
+        metrics=metrics,
         ranks=_stage("ranks", lambda: extract_ranks(outline, index_no), [], warnings),
         warnings=warnings,
     )

@@ -46,32 +46,59 @@ def _label_index() -> tuple[re.Pattern[str], dict[str, tuple[str, bool]]]:
     owners.update({label: ("", False) for label in rules["other_labels"] if label not in owners})
     spaced = sorted(owners, key=len, reverse=True)
     alternatives = "|".join(r"\s*".join(map(re.escape, label)) for label in spaced)
-    pattern = re.compile(rf"(?:^|(?<=[\s|｜:：;；,，]))(?P<label>{alternatives})\s*(?:[:：]|(?=\s)|$)")
+    # A label starts a line or follows a separator; right after a code or date
+    # (…/2023-00001发布机构：) it needs its colon, so 3号 or 2023年 never start one.
+    pattern = re.compile(
+        rf"(?:(?:^|(?<=[\s|｜:：;；,，]))(?P<label>{alternatives})\s*(?:[:：]|(?=\s)|$)"
+        rf"|(?<=[0-9A-Za-z)）])(?P<glued>{alternatives})\s*[:：])"
+    )
     return pattern, owners
 
 
-def find_labels(lines: list[str]) -> list[tuple[str, bool, str | None]]:
-    """(field, is_fallback, value) for every label in reading order; value None when empty."""
+_MAX_LABEL_LINE = 1000  # characters; the longest row of label:value pairs is a few hundred
+
+
+def find_labels(lines: list[str], titles: frozenset[str] = frozenset()) -> list[tuple[str, bool, str | None]]:
+    """(field, is_fallback, value) for every label in reading order; value None when empty.
+
+    `titles` (squashed) are lines that are never a value: an empty last label before the
+    headline must not take the headline.
+    """
     pattern, owners = _label_index()
     found: list[tuple[str, bool, str | None]] = []
     for index, line in enumerate(lines):
+        if len(line) > _MAX_LABEL_LINE:  # prose, not a row of labels
+            continue
         matches = list(pattern.finditer(fold(line)))
         for i, match in enumerate(matches):
             end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
             value = _clean_value(line[match.end():end])
             if value is None and i + 1 == len(matches):
-                value = _next_cell_value(lines, index)
-            name, fallback = owners[re.sub(r"\s+", "", match.group("label"))]
+                value = _next_cell_value(lines, index, titles)
+            name, fallback = owners[re.sub(r"\s+", "", match.group("label") or match.group("glued"))]
             found.append((name, fallback, value))
     return found
 
 
-def _next_cell_value(lines: list[str], index: int) -> str | None:
-    """Layouts with the value in the next cell or line; an empty cell there means no value."""
+def edge_lines(lines: list[str], prose_min: int = 40) -> list[str]:
+    """The lines of a body container before its first and after its last line of prose:
+    where a metadata block sits when the page puts it inside the body container."""
+    prose = [i for i, line in enumerate(lines)
+             if len(line) > prose_min and (len(line) > _MAX_LABEL_LINE or re.search(r"[。；;]", line))]  # fmt: skip
+    if not prose:
+        return lines
+    return lines[: prose[0]] + lines[prose[-1] + 1:]
+
+
+def _next_cell_value(lines: list[str], index: int, titles: frozenset[str]) -> str | None:
+    """Layouts with the value in the next cell or line; an empty cell there means no value,
+    and so does a next line that is a label, prose or the page's title."""
     if index + 1 >= len(lines) or lines[index + 1] == EMPTY_CELL:
         return None
     following = lines[index + 1]
-    if _label_index()[0].match(fold(following)):
+    if _label_index()[0].match(fold(following)) or len(following) > 60 or re.search(r"[。；;]", following):
+        return None
+    if re.sub(r"\s+", "", following) in titles:
         return None
     return _clean_value(following)
 
@@ -83,11 +110,14 @@ def _clean_value(raw: str) -> str | None:
 
 def extract_metadata(root: lxml.html.HtmlElement, body: lxml.html.HtmlElement | None = None,
                      title_selectors: tuple[str, ...] = ()) -> PageMetadata:  # fmt: skip
-    lines = element_lines(root, skip=body, keep_empty_cells=True)
+    titles = _title_candidates(root)
+    labels = find_labels(element_lines(root, skip=body, keep_empty_cells=True), titles)
+    if body is not None and not any(name == "index_no" for name, _, _ in labels):
+        labels += find_labels(edge_lines(element_lines(body, keep_empty_cells=True)), titles)
     metadata = PageMetadata()
     primary: dict[str, str | None] = {}
     fallback: dict[str, str | None] = {}
-    for name, is_fallback, value in find_labels(lines):
+    for name, is_fallback, value in labels:
         if not name:
             continue
         if not is_fallback:
@@ -178,6 +208,12 @@ def find_title(root: lxml.html.HtmlElement, body: lxml.html.HtmlElement | None,
             if score > best_score:
                 best, best_score = text, score
     return best or reference
+
+
+def _title_candidates(root: lxml.html.HtmlElement) -> frozenset[str]:
+    """The page's title as <meta> and <title> state it, squashed: never a label's value."""
+    found = {meta_content(root, metadata_rules()["meta_tags"]["title"]), _document_title(root)}
+    return frozenset(re.sub(r"\s+", "", t) for t in found if t)
 
 
 def _element_title(element: lxml.html.HtmlElement) -> str | None:

@@ -18,7 +18,7 @@ from functools import lru_cache
 from tasks.outline import Outline
 from tasks.records import Metric, Section
 from tasks.subjects import assign_indicator, clause_head, find_subject
-from tasks.text import CN_NUMERAL_CHARS, fold, parse_chinese_numeral, sentence_spans
+from tasks.text import CN_NUMERAL_CHARS, parse_chinese_numeral, sentence_spans
 from tasks.vocab import metric_rules, units
 
 
@@ -281,33 +281,72 @@ def normalise_unit(sentence: str, q: Quantity) -> tuple[str, str | None]:
         for norm, prefixes in rules["period_prefixes"].items():
             if any(p in head for p in prefixes):
                 return norm, None
+    if unit_norm in rules["rate_completions"]:  # 每月150元/人, 每人1200元/月: half the rate is before
+        head = clause_head(sentence, q.start)
+        for norm, prefixes in rules["rate_completions"][unit_norm].items():
+            if any(p in head for p in prefixes):
+                return norm, None
     if unit_norm == "item" and q.multiplier != 1.0:
         counter = q.unit_written.replace("余", "").replace("多", "") or counter
     return unit_norm, counter
 
 
 # --- sentences to metrics ---------------------------------------------------------------
+def max_metrics_per_page() -> int:
+    return int(metric_rules()["max_metrics_per_page"])
+
+
 def extract_metrics(outline: Outline, index_no: str | None = None) -> list[Metric]:
-    """Every quantity of the body, in document order, placed in the section that holds it."""
+    """Every quantity of the body, in document order, placed in the section that holds it.
+
+    At most max_metrics_per_page (a report has hundreds; more is a broken page, and
+    reading all of it would only cost time): the caller warns when the cap is reached.
+    """
     sections = {s.section_id: s for s in outline.sections}
-    body, folded_body = outline.body_text, fold(outline.body_text)
+    body, folded_body = outline.body_text, outline.folded_text
     metrics: list[Metric] = []
+    cap = max_metrics_per_page()
     for start, end in iter_sentences(folded_body):
         def section_of(position: int, _start: int = start) -> Section | None:
             return sections.get(outline.section_at(_start + position))
 
         sentence = Sentence(body[start:end], folded_body[start:end], section_of)
         metrics.extend(metrics_of_sentence(sentence, index_no, len(metrics)))
+        if len(metrics) >= cap:
+            return metrics[:cap]
     return metrics
 
 
 def iter_sentences(body_text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) offsets of every sentence of every paragraph of `body_text`."""
-    position = 0
+    """(start, end) offsets of every sentence of every paragraph of `body_text`.
+
+    A "sentence" longer than max_sentence_chars (a page without 。, a runaway paragraph)
+    is cut at clause marks, so every rule that looks around a number stays local and cheap.
+    """
+    position, limit = 0, int(metric_rules()["max_sentence_chars"])
     for paragraph in body_text.split("\n"):
         for start, end in sentence_spans(paragraph):
-            yield position + start, position + end
+            for cut_start, cut_end in bounded_spans(paragraph, start, end, limit):
+                yield position + cut_start, position + cut_end
         position += len(paragraph) + 1
+
+
+_CLAUSE_MARKS = re.compile(r"[,，;；、]")
+_NUMBER_CHARS = frozenset("0123456789.,%万亿千")
+
+
+def bounded_spans(text: str, start: int, end: int, limit: int) -> Iterator[tuple[int, int]]:
+    """(start, end) split into pieces of at most `limit` characters, at the last clause mark
+    of each window, else where no number is cut in two."""
+    while end - start > limit:
+        window = text[start + limit // 2:start + limit]
+        marks = [m.end() for m in _CLAUSE_MARKS.finditer(window)]
+        cut = start + limit // 2 + marks[-1] if marks else start + limit
+        while cut > start + 1 and text[cut - 1] in _NUMBER_CHARS and text[cut] in _NUMBER_CHARS:
+            cut -= 1
+        yield start, cut
+        start = cut
+    yield start, end
 
 
 @dataclass

@@ -23,7 +23,7 @@ from functools import lru_cache
 
 from tasks.records import Section
 from tasks.text import fold, parse_label_number
-from tasks.vocab import outline_rules
+from tasks.vocab import metadata_rules, outline_rules, units
 
 
 @dataclass(eq=False)
@@ -46,6 +46,10 @@ class Outline:
     warnings: list[str]
     starts: list[int]  # sorted span starts ...
     owners: list[str]  # ... and the section_id owning each span
+    folded_text: str = ""  # fold(body_text), computed once for every later stage
+
+    def __post_init__(self) -> None:
+        self.folded_text = self.folded_text or fold(self.body_text)
 
     def section_at(self, offset: int) -> str | None:
         """The section_id owning character `offset` of body_text."""
@@ -64,14 +68,18 @@ def _rules() -> dict:
         "inline_level": int(rules["inline_items"]["level"]),
         "terminators": set(rules["heading_terminators"]) | {":"},
         "max_heading": int(rules["max_heading_length"]),
+        "sentence_clauses": int(rules["sentence_heading_clauses"]),
+        "quantity": re.compile(r"\d+(?:\.\d+)?\s*[万亿千]?\s*(?:" + "|".join(
+            re.escape(u) for u in sorted(units(), key=len, reverse=True)) + ")"),
         "kinds": rules["kinds"],
     }
 
 
 # --- one heading ----------------------------------------------------------------------
-def match_heading(paragraph: str) -> tuple[int, str | None, int] | None:
-    """(level, label, offset where the heading text starts) if the paragraph opens a section."""
-    folded = fold(paragraph)
+def match_heading(paragraph: str, folded: str | None = None) -> tuple[int, str | None, int] | None:
+    """(level, label, offset where the heading text starts) if the paragraph opens a section.
+    `folded` is fold(paragraph) when the caller has it already."""
+    folded = fold(paragraph) if folded is None else folded
     for level, pattern in _rules()["markers"]:
         match = pattern.match(folded)
         if match and folded[match.end():].strip():
@@ -82,14 +90,14 @@ def match_heading(paragraph: str) -> tuple[int, str | None, int] | None:
     return None
 
 
-def split_heading(rest: str) -> tuple[str | None, int]:
+def split_heading(rest: str, folded: str | None = None) -> tuple[str | None, int]:
     """Cut the heading off the text after its marker: (heading, characters consumed).
 
     The heading ends at the first sentence terminator or colon, or where an inline
     一是 item starts. (None, 0) means it runs into its paragraph with no punctuation
     within reach; `cut_by_siblings` decides then.
     """
-    folded = fold(rest)
+    folded = fold(rest) if folded is None else folded
     cut = next((i for i, c in enumerate(folded) if c in _rules()["terminators"]), None)
     inline = folded.find("一是")
     if inline > 0 and (cut is None or inline < cut):
@@ -98,10 +106,23 @@ def split_heading(rest: str) -> tuple[str | None, int]:
         consumed = cut + 1
     if cut is None:
         if len(folded.strip()) <= _rules()["max_heading"]:
-            return clean_heading(rest), len(rest)
+            return _first_clause_of_sentence(rest, len(rest), len(rest))
         return None, 0
     if cut > _rules()["max_heading"]:
         return None, 0
+    return _first_clause_of_sentence(rest, cut, consumed)
+
+
+def _first_clause_of_sentence(rest: str, cut: int, consumed: int) -> tuple[str, int]:
+    """1.换届工作全面完成，培训干部4期。 → 换届工作全面完成: an item written as a sentence
+    (a quantity in it, or many clauses) has its first clause as heading, not all of it."""
+    folded = fold(rest[:cut])
+    comma = next((i for i, c in enumerate(folded) if c in "，,"), None)
+    if comma is None:
+        return clean_heading(rest[:cut]), consumed
+    clauses = len(re.split(r"[，,]", folded))
+    if clauses >= _rules()["sentence_clauses"] or _rules()["quantity"].search(folded):
+        return clean_heading(rest[:comma]), comma + 1
     return clean_heading(rest[:cut]), consumed
 
 
@@ -110,18 +131,24 @@ def clean_heading(text: str) -> str:
 
 
 def cut_by_siblings(rest: str, siblings: list[str]) -> tuple[str, int]:
-    """A fused heading takes its siblings' clause shape: two clauses of 6 and 8 → 6 + ， + 8."""
+    """A fused heading takes its siblings' clause shape: two clauses of 6 and 8 → 6 + ， + 8.
+
+    Its last clause is taken whole when it ends at a comma within half again the siblings'
+    length (a heading clause), else cut at their length (it runs into the text).
+    """
     folded = fold(rest)
     pieces = re.split(r"([，,])", folded)  # clauses interleaved with their commas
     shapes = [re.split(r"[，,]", fold(s)) for s in siblings]
+    clauses, last = 1, _rules()["max_heading"]
     if shapes:
         clauses = Counter(len(s) for s in shapes).most_common(1)[0][0]
         last = round(statistics.median(len(s[-1]) for s in shapes if len(s) == clauses))
-        if len(pieces) > 2 * (clauses - 1) and last > 0:
-            head = "".join(pieces[: 2 * (clauses - 1)])
-            cut = len(head) + min(last, len(pieces[2 * (clauses - 1)]))
-            return clean_heading(rest[:cut]), cut
-    cut = min(len(pieces[0]), _rules()["max_heading"])
+    if len(pieces) <= 2 * (clauses - 1) or last <= 0:
+        clauses, last = 1, _rules()["max_heading"]
+    head = "".join(pieces[: 2 * (clauses - 1)])
+    piece = pieces[2 * (clauses - 1)]
+    take = len(piece) if len(piece) <= 1.5 * last + 2 else last
+    cut = len(head) + min(take, _rules()["max_heading"])
     return clean_heading(rest[:cut]), cut
 
 
@@ -134,12 +161,14 @@ def parse_outline(
     index_no: str | None = None,
 ) -> Outline:
     body_text, offsets = _join(paragraphs)
+    folded_body = fold(body_text)
     warnings: list[str] = []
     root = _Node(level=-1)
     preamble = _Node(level=0, parent=root)
     current, last_number = preamble, {}
     for index, paragraph in enumerate(paragraphs):
-        node = _heading_node(paragraph, offsets[index], last_number, warnings, index)
+        folded = folded_body[offsets[index]:offsets[index] + len(paragraph)]
+        node = _heading_node(paragraph, folded, offsets[index], last_number, warnings, index)
         if node is not None:
             _attach(node, root if current is preamble else current)
             last_number = {lvl: n for lvl, n in last_number.items() if lvl < node.level}
@@ -149,10 +178,19 @@ def parse_outline(
     nodes = list(_walk(root))
     _resolve_pending(nodes, body_text, warnings)
     for node in nodes:
-        _split_inline_items(node, body_text)
+        _split_inline_items(node, body_text, folded_body)
     sections = _to_sections(root, preamble, body_text, index_no)
     tag_kinds(sections, summary_year, plan_year, title)
-    return _outline(sections, body_text, warnings)
+    return _outline(sections, body_text, folded_body, warnings)
+
+
+def flat_outline(paragraphs: list[str], index_no: str | None = None) -> Outline:
+    """The body as one untitled section: what is left when the outline rules fail on a
+    page, so its metrics can still be read (no heading logic runs here)."""
+    body_text = "\n".join(paragraphs)
+    section = Section(index_no=index_no, section_id="0", parent_id=None, level=0, label=None, heading=None,
+                      text=body_text, ordinal=0)  # fmt: skip
+    return Outline([section] if body_text else [], body_text, [], [0] if body_text else [], ["0"] if body_text else [])
 
 
 def _join(paragraphs: list[str]) -> tuple[str, list[int]]:
@@ -163,8 +201,9 @@ def _join(paragraphs: list[str]) -> tuple[str, list[int]]:
     return "\n".join(paragraphs), offsets
 
 
-def _heading_node(paragraph: str, offset: int, last_number: dict, warnings: list[str], index: int) -> _Node | None:
-    found = match_heading(paragraph)
+def _heading_node(paragraph: str, folded: str, offset: int, last_number: dict, warnings: list[str],
+                  index: int) -> _Node | None:  # fmt: skip
+    found = match_heading(paragraph, folded)
     if found is None:
         return None
     level, label, start = found
@@ -175,7 +214,7 @@ def _heading_node(paragraph: str, offset: int, last_number: dict, warnings: list
             warnings.append(f"paragraph {index}: {paragraph[:12]!r} breaks the numbering of its level; kept as text")
             return None
     node = _Node(level=level, label=label, number=number)
-    heading, consumed = split_heading(paragraph[start:])
+    heading, consumed = split_heading(paragraph[start:], folded[start:])
     if heading is None:
         node.pending = (offset + start, offset + len(paragraph))
     node.heading, node.text_start = heading, offset + start + consumed
@@ -207,13 +246,13 @@ def _resolve_pending(nodes: list[_Node], body_text: str, warnings: list[str]) ->
         warnings.append(f"heading {node.heading!r} runs into its text without punctuation; cut by its siblings' shape")
 
 
-def _split_inline_items(node: _Node, body_text: str) -> None:
+def _split_inline_items(node: _Node, body_text: str, folded_body: str) -> None:
     """一是…二是… runs inside a section's own text become child items."""
     level = max(_rules()["inline_level"], node.level + 1)
     kept: list[tuple[int, int]] = []
     for span_start, span_end in node.spans:
         text_start = max(span_start, node.text_start) if node.label or node.heading else span_start
-        found = _inline_matches(fold(body_text[text_start:span_end]))
+        found = _inline_matches(folded_body[text_start:span_end])
         if not found:
             kept.append((span_start, span_end))
             continue
@@ -279,11 +318,11 @@ def _section(node: _Node, section_id: str, parent_id: str | None, body_text: str
     return section
 
 
-def _outline(sections: list[Section], body_text: str, warnings: list[str]) -> Outline:
+def _outline(sections: list[Section], body_text: str, folded_body: str, warnings: list[str]) -> Outline:
     ranges = sorted((start, s.section_id) for s in sections for start, _ in s.spans)  # type: ignore[attr-defined]
     for section in sections:
         del section.spans  # type: ignore[attr-defined]
-    return Outline(sections, body_text, warnings, [r[0] for r in ranges], [r[1] for r in ranges])
+    return Outline(sections, body_text, warnings, [r[0] for r in ranges], [r[1] for r in ranges], folded_body)
 
 
 # --- kinds and years ---------------------------------------------------------------------
@@ -312,8 +351,13 @@ def kind_of(heading: str | None) -> str | None:
 
 
 def default_kind(title: str | None) -> str:
-    """Untagged sections belong to the report's first part: its summary, unless it is only a plan."""
-    return "plan" if title and kind_of(title) == "plan" and "总结" not in title else "summary"
+    """Untagged sections belong to the report's first part: its summary, unless the title
+    names only a plan (工作要点, 实施方案), with the title words of config/metadata.yaml."""
+    if not title:
+        return "summary"
+    words = metadata_rules()["title_years"]
+    names = {kind: any(w in title for w in words[kind]) for kind in ("summary", "plan")}
+    return "plan" if names["plan"] and not names["summary"] else "summary"
 
 
 def year_for_kind(kind: str | None, summary_year: int | None, plan_year: int | None) -> int | None:

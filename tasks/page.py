@@ -29,11 +29,24 @@ _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 def parse_html(html: str) -> lxml.html.HtmlElement:
     """Parse leniently and drop non-content elements (scripts, styles, forms' controls)."""
     html = _XML_DECLARATION.sub("", html)  # lxml refuses str input that declares an encoding
-    if not html.strip():
-        html = "<html><body></body></html>"
-    root = lxml.html.document_fromstring(html)
+    try:
+        root = lxml.html.document_fromstring(html, parser=_parser())
+    except etree.ParserError:  # nothing but whitespace, comments or CDATA: a page with no content
+        return empty_document()
     etree.strip_elements(root, *page_rules()["drop_tags"], etree.Comment, etree.ProcessingInstruction, with_tail=False)
     return root
+
+
+def empty_document() -> lxml.html.HtmlElement:
+    """<html><body></body></html>: what a page without content parses to."""
+    return lxml.html.document_fromstring("<html><body></body></html>")
+
+
+@lru_cache(maxsize=1)
+def _parser() -> lxml.html.HTMLParser:
+    """libxml2 silently drops a text node over 10 MB unless told the tree may be huge;
+    page size is bounded where pages are fetched (settings.MAX_RESPONSE_BYTES)."""
+    return lxml.html.HTMLParser(huge_tree=True)
 
 
 @lru_cache(maxsize=256)

@@ -13,7 +13,7 @@ from tasks.metrics import iter_sentences
 from tasks.outline import Outline
 from tasks.records import Rank
 from tasks.subjects import clause_head, clean_phrase
-from tasks.text import fold, parse_chinese_numeral
+from tasks.text import parse_chinese_numeral
 from tasks.vocab import metric_rules
 
 
@@ -32,7 +32,7 @@ def _pattern() -> re.Pattern[str]:
 
 def extract_ranks(outline: Outline, index_no: str | None = None) -> list[Rank]:
     ranks: list[Rank] = []
-    folded_body = fold(outline.body_text)
+    folded_body = outline.folded_text
     for start, end in iter_sentences(folded_body):
         folded = folded_body[start:end]
         if "第" not in folded:
@@ -58,7 +58,7 @@ def _rank(folded: str, sentence: str, match: re.Match[str], section_id, index_no
         section_id=section_id,
         ordinal=ordinal,
         rank=value,
-        scope=normalise_scope(scope, pre),
+        scope=normalise_scope(scope, pre) or scope_before(folded, start),
         subject=rank_subject(folded, start),
         tied=bool(match.group("tied")) or "并列" in (verb or ""),
         text=sentence[match.start():match.end()],
@@ -71,7 +71,7 @@ def rank_subject(folded: str, start: int) -> str | None:
     position = start
     for _ in range(2):
         head = clause_head(folded, position)
-        phrase = clean_phrase(_TRAILING_QUANTITY.sub("", head))
+        phrase = clean_phrase(re.sub(r"中$", "", _TRAILING_QUANTITY.sub("", head)))  # 在…考核中
         if re.search(r"[\u4e00-\u9fff]{2}", phrase):
             return phrase
         position -= len(head) + 1
@@ -81,6 +81,13 @@ def rank_subject(folded: str, start: int) -> str | None:
 
 
 _TRAILING_QUANTITY = re.compile(r"[\d.]+\s*[^\d\s，,；;]{0,3}$")
+
+
+def scope_before(folded: str, start: int) -> str | None:
+    """在全省民政工作考核中位列第二 → 全省: a whole-area scope earlier in the clause."""
+    whole = metric_rules()["ranks"]["scopes_whole"]
+    found = re.findall("|".join(whole), clause_head(folded, start))
+    return found[-1] if found else None
 
 
 def normalise_scope(scope: str | None, pre: str | None) -> str | None:

@@ -35,9 +35,32 @@ def clause_head(sentence: str, position: int) -> str:
     """The text from the start of the clause holding `position` up to it."""
     delimiters = _rules()["delimiters"]
     start = position
-    while start > 0 and sentence[start - 1] not in delimiters:
+    while start > 0:
+        char = sentence[start - 1]
+        if char in ")）":
+            opening = _short_parenthetical(sentence, start - 1)
+            if opening is not None:  # 村(居)委会, 工作站(点): part of the phrase
+                start = opening
+                continue
+        if char in delimiters and not _thousands_comma(sentence, start - 1):
+            break
         start -= 1
     return sentence[start:position]
+
+
+def _short_parenthetical(sentence: str, closing: int) -> int | None:
+    """Index of the ( matching the ) at `closing` when what they hold is a few characters."""
+    window = sentence[max(0, closing - 6):closing]
+    opening = max(window.rfind("("), window.rfind("（"))
+    if opening < 0 or any(c in window[opening + 1:] for c in "，,；;。"):
+        return None
+    return max(0, closing - 6) + opening
+
+
+def _thousands_comma(sentence: str, index: int) -> bool:
+    """1,050: a comma inside a number does not end a clause."""
+    return (sentence[index] == "," and index > 0 and sentence[index - 1].isdigit()
+            and sentence[index + 1:index + 4].isdigit())  # fmt: skip
 
 
 def clean_phrase(phrase: str) -> str:
@@ -59,7 +82,9 @@ def find_subject(
     if len(head) > start - previous_end:  # the previous quantity sits in this clause
         head = sentence[previous_end:start]
     subject = clean_phrase(head)
-    if not _CJK.search(subject) or subject in _rules()["verbs"]:
+    if len(_CJK.findall(subject)) == 1:  # 惠及 → 惠: a verb of its own; only what follows can say more
+        subject = _phrase_after(sentence, end)
+    elif not _CJK.search(subject) or subject in _rules()["verbs"]:
         clause_start = start - len(clause_head(sentence, start))
         gap_has_text = _CJK.search(sentence[previous_end:clause_start]) is not None
         inherited = previous_subject if previous_subject and not gap_has_text else None
@@ -89,13 +114,22 @@ def _previous_clause_head(sentence: str, start: int) -> str | None:
     return phrase if _CJK.search(phrase) else None
 
 
-@lru_cache(maxsize=1)
-def _indicator_patterns() -> list[tuple[str, re.Pattern[str], frozenset[str]]]:
-    compiled = []
+@lru_cache(maxsize=64)
+def _indicators_for(unit_norm: str) -> tuple[re.Pattern[str] | None, list[tuple[str, re.Pattern[str]]]]:
+    """The indicators whose units admit `unit_norm`, in file order, and one pattern that
+    matches wherever any of them does (most quantities match none: one search says so)."""
+    fitting = []
     for row in indicators():
-        unit_norms = frozenset(u.strip() for u in row["unit_norms"].split(";") if u.strip())
-        compiled.append((row["code"], re.compile(row["pattern"]), unit_norms))
-    return compiled
+        unit_norms = {u.strip() for u in row["unit_norms"].split(";") if u.strip()}
+        if not unit_norms or unit_norm in unit_norms:
+            fitting.append((row["code"], re.compile(row["pattern"])))
+    if not fitting:
+        return None, fitting
+    try:
+        any_of = re.compile("|".join(f"(?:{p.pattern})" for _, p in fitting))
+    except re.error:  # a pattern with global flags cannot be joined: no shortcut, same answer
+        any_of = re.compile("")
+    return any_of, fitting
 
 
 def assign_indicator(subject: str | None, context: str, unit_norm: str) -> str | None:
@@ -104,10 +138,8 @@ def assign_indicator(subject: str | None, context: str, unit_norm: str) -> str |
     Matched on the subject; only a quantity without one falls back to the text just
     before it (`context`), which is broader and so less reliable.
     """
-    for text in (subject,) if subject else (context[-30:],):
-        for code, pattern, unit_norms in _indicator_patterns():
-            if unit_norms and unit_norm not in unit_norms:
-                continue
-            if pattern.search(text):
-                return code
-    return None
+    text = subject if subject else context[-30:]
+    any_of, fitting = _indicators_for(unit_norm)
+    if any_of is None or not any_of.search(text):
+        return None
+    return next((code for code, pattern in fitting if pattern.search(text)), None)

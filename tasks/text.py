@@ -39,9 +39,12 @@ def fold(text: str) -> str:
     return _fold_pattern().sub(lambda match: table[ord(match.group())], text)
 
 
+_WHITESPACE = re.compile(r"[\s" + _ZERO_WIDTH + "]+")  # \s covers NBSP and the full-width space
+
+
 def normalize_space(text: str) -> str:
-    """Collapse runs of whitespace (including full-width and NBSP) to one space, strip."""
-    return re.sub(r"\s+", " ", text.translate({ord(c): " " for c in _SPACES + _ZERO_WIDTH})).strip()
+    """Collapse runs of whitespace (including full-width, NBSP and zero-width) to one space, strip."""
+    return _WHITESPACE.sub(" ", text).strip()
 
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
@@ -66,7 +69,7 @@ def parse_chinese_numeral(text: str) -> int | None:
 
 def parse_label_number(label: str) -> int | None:
     """The integer behind an outline label: 一 → 1, 12 → 12, ③ → 3."""
-    if label.isdigit():
+    if label.isascii() and label.isdigit():  # "①".isdigit() is True too
         return int(label)
     if len(label) == 1 and "①" <= label <= "⑳":
         return ord(label) - ord("①") + 1
