@@ -256,3 +256,17 @@ def test_ranks_are_not_metrics():
 def test_rank_subject_is_what_was_ranked():
     found = extract_ranks(parse_outline(["在全省民政工作考核中位列第二。"]))
     assert found[0].subject == "民政工作考核"
+
+
+def test_subjects_drop_leading_change_verbs_and_trailing_adverbs():
+    from tasks.subjects import find_subject
+    from tasks.text import fold
+
+    for sentence, number, expected in [
+        ("今年7月，我县城市最低生活保障标准再次提高到800元/人/月", "800", "城市最低生活保障标准"),
+        ("调整全县城乡低保标准从900元/月至960元/月", "900", "城乡低保标准"),
+        ("提高特困供养标准至1300元/月", "1300", "特困供养标准"),
+    ]:
+        folded = fold(sentence)
+        start = folded.index(number)
+        assert find_subject(folded, start, start + len(number)) == expected
