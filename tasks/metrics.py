@@ -61,8 +61,15 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     approx = _alternation(rules["approx_markers"])
     mult = _alternation(list(rules["multipliers"]))
     ranges = _alternation(rules["range_connectors"])
+    adjacent = rules["not_adjacent"].strip("[]")
+    ordinals = "".join(f"(?<!{re.escape(p)}\\d)" for p in rules["ordinal_prefixes"])
     quantity = (
-        r"(?P<num>\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+        # Not inside a code, a name or a longer number (N95, 3+1, 2.0, 1/3), not an ordinal (第3批),
+        # and not followed by letters or + (5A级, 1+8+X): these never measure anything. The
+        # checks come after the first digit so that the pattern starts with \d, which lets
+        # the regex engine skip to digits instead of trying every position.
+        rf"(?P<num>\d(?<![\d./{adjacent}]\d){ordinals}(?:\d*(?:,\d{{3}})+(?:\.\d+)?|\d*(?:\.\d+)?))"
+        rf"(?![{adjacent}])"
         rf"(?:[ ]{{0,2}}(?:{ranges})[ ]{{0,2}}(?P<num2>\d+(?:\.\d+)?))?"
         rf"[ ]{{0,2}}(?P<a1>{approx})?(?P<mult>{mult})?(?P<a2>{approx})?[ ]{{0,2}}"
         rf"(?P<unit>{'|'.join(unit_parts)})?"
@@ -76,7 +83,6 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         "quantity": re.compile(quantity),
         "cn_count": re.compile(cn_count),
         "year": re.compile(year),
-        "not_adjacent": re.compile(rules["not_adjacent"]),
     }
 
 
@@ -95,8 +101,6 @@ def scan_quantities(sentence: str) -> list[Quantity]:
 
 def _quantity(sentence: str, match: re.Match[str]) -> Quantity | None:
     start, end = match.span()
-    if _is_code_or_ordinal(sentence, start, end, match.group("unit")):
-        return None
     number = match.group("num")
     if "," in number and not re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", number):
         return None
@@ -136,21 +140,6 @@ def _chinese_count(sentence: str, match: re.Match[str]) -> Quantity | None:
     )  # fmt: skip
 
 
-def _is_code_or_ordinal(sentence: str, start: int, end: int, unit: str | None) -> bool:
-    before = sentence[start - 1] if start else ""
-    after = sentence[end] if end < len(sentence) else ""
-    adjacent = _patterns()["not_adjacent"]
-    if before and (adjacent.match(before) or before in "./"):
-        return True
-    digits_end = start + len(re.match(r"[\d,.]+", sentence[start:]).group())
-    after_digits = sentence[digits_end] if digits_end < len(sentence) else ""
-    if after_digits and adjacent.match(after_digits):
-        return True  # 5A级, 3+1
-    if unit is None and after and adjacent.match(after):
-        return True
-    return any(sentence[max(0, start - len(p)):start] == p for p in metric_rules()["ordinal_prefixes"])
-
-
 def _inside_quotes(sentence: str, pos: int) -> bool:
     return sentence.count("“", 0, pos) > sentence.count("”", 0, pos)
 
@@ -158,9 +147,10 @@ def _inside_quotes(sentence: str, pos: int) -> bool:
 # --- resolving a sentence --------------------------------------------------------------
 def resolve_sentence(sentence: str, quantities: list[Quantity]) -> list[Quantity]:
     """Apply the sentence-level rules; return quantities that now have a unit."""
-    quantities = _merge_unit_ranges(sentence, quantities)
-    _mark_changes(sentence, quantities)
-    _share_list_units(sentence, quantities)
+    if len(quantities) > 1:  # ranges, pairs and lists need two numbers
+        quantities = _merge_unit_ranges(sentence, quantities)
+        _mark_changes(sentence, quantities)
+        _share_list_units(sentence, quantities)
     _money_from_bare_multiplier(sentence, quantities)
     for q in quantities:
         _apply_qualifiers(sentence, q)
@@ -246,27 +236,24 @@ def _money_from_bare_multiplier(sentence: str, quantities: list[Quantity]) -> No
 
 
 def _apply_qualifiers(sentence: str, q: Quantity) -> None:
-    if q.approx:
-        q.qualifier = "over"
-    pre, post = _qualifier_patterns()
-    head = sentence[max(0, q.start - 8):q.start].rstrip()
-    for qualifier, pattern in pre:
-        if pattern.search(head):
-            q.qualifier = q.qualifier or qualifier
-            break
-    tail = sentence[q.end:q.end + 6].lstrip()
-    for qualifier, pattern in post:
-        if pattern.match(tail):
-            q.qualifier = qualifier
-            break
+    (pre, pre_of), (post, post_of) = _qualifier_patterns()
+    found = pre.search(sentence[max(0, q.start - 8):q.start].rstrip())
+    q.qualifier = "over" if q.approx else (pre_of[found.group()] if found else None)
+    found = post.match(sentence[q.end:q.end + 6].lstrip())
+    if found:
+        q.qualifier = post_of[found.group()]
 
 
 @lru_cache(maxsize=1)
-def _qualifier_patterns() -> tuple[list[tuple[str, re.Pattern[str]]], list[tuple[str, re.Pattern[str]]]]:
+def _qualifier_patterns() -> tuple[tuple[re.Pattern[str], dict[str, str]], ...]:
+    """One pattern per side of the number, and word → qualifier. Before the number the
+    longest word ending there wins (不超过 is le, not the 超过 inside it)."""
     rules = metric_rules()
-    pre = [(q, re.compile(f"(?:{_alternation(words)})$")) for q, words in rules["pre_qualifiers"].items()]
-    post = [(q, re.compile(_alternation(words))) for q, words in rules["post_qualifiers"].items()]
-    return pre, post
+    sides = []
+    for groups, anchor in ((rules["pre_qualifiers"], "$"), (rules["post_qualifiers"], "")):
+        qualifier_of = {word: qualifier for qualifier, words in groups.items() for word in words}
+        sides.append((re.compile(f"(?:{_alternation(list(qualifier_of))}){anchor}"), qualifier_of))
+    return tuple(sides)
 
 
 # --- units ----------------------------------------------------------------------------
@@ -306,11 +293,16 @@ def extract_metrics(outline: Outline, index_no: str | None = None) -> list[Metri
     body, folded_body = outline.body_text, outline.folded_text
     metrics: list[Metric] = []
     cap = max_metrics_per_page()
+    cn_count = _patterns()["cn_count"]
     for start, end in iter_sentences(folded_body):
+        folded = folded_body[start:end]
+        if not _DIGIT.search(folded) and not cn_count.search(folded):
+            continue  # half the sentences hold no number at all
+
         def section_of(position: int, _start: int = start) -> Section | None:
             return sections.get(outline.section_at(_start + position))
 
-        sentence = Sentence(body[start:end], folded_body[start:end], section_of)
+        sentence = Sentence(body[start:end], folded, section_of)
         metrics.extend(metrics_of_sentence(sentence, index_no, len(metrics)))
         if len(metrics) >= cap:
             return metrics[:cap]
@@ -361,6 +353,7 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
     metrics: list[Metric] = []
     previous_subject: str | None = None
     previous_end = 0
+    stripped = sentence.original.strip()
     for q in resolve_sentence(folded, scan_quantities(folded)):
         unit_norm, counter = normalise_unit(folded, q)
         subject = find_subject(folded, q.start, q.end, previous_end, previous_subject)
@@ -384,7 +377,7 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
                 indicator=assign_indicator(subject, folded[: q.start], unit_norm),
                 year=year_of(folded, q.start, section.year if section else None),
                 text=sentence.original[q.start : q.end].strip(),
-                sentence=sentence.original.strip(),
+                sentence=stripped,
             )
         )
     return metrics
@@ -400,6 +393,8 @@ def year_of(sentence: str, position: int, default: int | None) -> int | None:
     Years inside 《》 titles, spans (2021-2035年) and baselines (在2019年基础上) do not count.
     """
     best = default
+    if "年" not in sentence[:position]:
+        return best
     for match in _patterns()["year"].finditer(sentence, 0, position):
         before, after = sentence[:match.start()], sentence[match.end():match.end() + 4]
         if before.count("《") > before.count("》") or re.search(r"[-—~至]\s*$", before):

@@ -66,7 +66,7 @@ def _rules() -> dict:
         "part_max": int(rules["part_heading"]["max_length"]),
         "inline": re.compile(rules["inline_items"]["pattern"]),
         "inline_level": int(rules["inline_items"]["level"]),
-        "terminators": set(rules["heading_terminators"]) | {":"},
+        "terminator": re.compile("[" + re.escape(rules["heading_terminators"] + ":") + "]"),
         "max_heading": int(rules["max_heading_length"]),
         "sentence_clauses": int(rules["sentence_heading_clauses"]),
         "quantity": re.compile(r"\d+(?:\.\d+)?\s*[万亿千]?\s*(?:" + "|".join(
@@ -98,7 +98,8 @@ def split_heading(rest: str, folded: str | None = None) -> tuple[str | None, int
     within reach; `cut_by_siblings` decides then.
     """
     folded = fold(rest) if folded is None else folded
-    cut = next((i for i, c in enumerate(folded) if c in _rules()["terminators"]), None)
+    found = _rules()["terminator"].search(folded)
+    cut = found.start() if found else None
     inline = folded.find("一是")
     if inline > 0 and (cut is None or inline < cut):
         cut, consumed = inline, inline
@@ -106,21 +107,22 @@ def split_heading(rest: str, folded: str | None = None) -> tuple[str | None, int
         consumed = cut + 1
     if cut is None:
         if len(folded.strip()) <= _rules()["max_heading"]:
-            return _first_clause_of_sentence(rest, len(rest), len(rest))
+            return _first_clause_of_sentence(rest, folded, len(rest), len(rest))
         return None, 0
     if cut > _rules()["max_heading"]:
         return None, 0
-    return _first_clause_of_sentence(rest, cut, consumed)
+    return _first_clause_of_sentence(rest, folded, cut, consumed)
 
 
-def _first_clause_of_sentence(rest: str, cut: int, consumed: int) -> tuple[str, int]:
+def _first_clause_of_sentence(rest: str, folded_rest: str, cut: int, consumed: int) -> tuple[str, int]:
     """1.换届工作全面完成，培训干部4期。 → 换届工作全面完成: an item written as a sentence
     (a quantity in it, or many clauses) has its first clause as heading, not all of it."""
-    folded = fold(rest[:cut])
-    comma = next((i for i, c in enumerate(folded) if c in "，,"), None)
-    if comma is None:
+    folded = folded_rest[:cut]
+    found = _COMMA.search(folded)
+    if found is None:
         return clean_heading(rest[:cut]), consumed
-    clauses = len(re.split(r"[，,]", folded))
+    comma = found.start()
+    clauses = len(_COMMA.split(folded))
     if clauses >= _rules()["sentence_clauses"] or _rules()["quantity"].search(folded):
         return clean_heading(rest[:comma]), comma + 1
     return clean_heading(rest[:cut]), consumed
@@ -262,7 +264,8 @@ def _split_inline_items(node: _Node, body_text: str, folded_body: str) -> None:
             item = _Node(level=level, label=label, number=parse_label_number(label), parent=node)
             item.spans = [(text_start + start, text_start + end)]
             item.text_start = text_start + start + len(label) + 1
-            item.heading = _inline_heading(body_text[item.text_start:text_start + end])
+            item.heading = _inline_heading(body_text[item.text_start:text_start + end],
+                                           folded_body[item.text_start:text_start + end])
             node.children.append(item)
     node.spans = kept
 
@@ -279,12 +282,17 @@ def _inline_matches(folded: str) -> list[tuple[int, str]]:
     return found
 
 
-def _inline_heading(text: str) -> str:
-    folded = fold(text)
-    end = next((i for i, c in enumerate(folded) if c in "。；;"), len(folded))
+def _inline_heading(text: str, folded: str) -> str:
+    found = _SENTENCE_STOP.search(folded)
+    end = found.start() if found else len(folded)
     if end > 30:
-        end = next((i for i, c in enumerate(folded[:end]) if c in "，,"), 30)
+        found = _COMMA.search(folded, 0, end)
+        end = found.start() if found else 30
     return clean_heading(text[:end])
+
+
+_COMMA = re.compile(r"[，,]")
+_SENTENCE_STOP = re.compile(r"[。；;]")
 
 
 # --- sections --------------------------------------------------------------------------

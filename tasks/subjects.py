@@ -15,6 +15,7 @@ from functools import lru_cache
 from tasks.vocab import indicators, metric_rules
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_POST_QUALIFIER = re.compile(r"^(以上|以下|以内|左右)")
 
 
 @lru_cache(maxsize=1)
@@ -31,6 +32,7 @@ def _rules() -> dict:
     }
 
 
+@lru_cache(maxsize=4096)  # asked several times per quantity (subject, period words, rates)
 def clause_head(sentence: str, position: int) -> str:
     """The text from the start of the clause holding `position` up to it."""
     delimiters = _rules()["delimiters"]
@@ -63,6 +65,7 @@ def _thousands_comma(sentence: str, index: int) -> bool:
             and sentence[index + 1:index + 4].isdigit())  # fmt: skip
 
 
+@lru_cache(maxsize=8192)  # phrases recur across sentences and pages (总投资, 新增床位)
 def clean_phrase(phrase: str) -> str:
     """Strip leading time/scope words and trailing verbs/links until nothing changes."""
     rules = _rules()
@@ -96,7 +99,7 @@ def find_subject(
 
 def _phrase_after(sentence: str, end: int) -> str | None:
     """1家社区发展基金会 → 社区发展基金会 (the counted noun follows the number)."""
-    tail = re.sub(r"^(以上|以下|以内|左右)", "", sentence[end:])
+    tail = _POST_QUALIFIER.sub("", sentence[end:end + 40])
     delimiters = _rules()["delimiters"]
     stop = next((i for i, c in enumerate(tail) if c in delimiters or c.isdigit()), len(tail))
     phrase = tail[:stop].strip()
@@ -138,7 +141,11 @@ def assign_indicator(subject: str | None, context: str, unit_norm: str) -> str |
     Matched on the subject; only a quantity without one falls back to the text just
     before it (`context`), which is broader and so less reliable.
     """
-    text = subject if subject else context[-30:]
+    return indicator_of(subject if subject else context[-30:], unit_norm)
+
+
+@lru_cache(maxsize=8192)  # subjects recur: the same phrase, the same answer
+def indicator_of(text: str, unit_norm: str) -> str | None:
     any_of, fitting = _indicators_for(unit_norm)
     if any_of is None or not any_of.search(text):
         return None
