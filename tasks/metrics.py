@@ -22,7 +22,7 @@ from tasks.text import CN_NUMERAL_CHARS, parse_chinese_numeral, sentence_spans
 from tasks.vocab import metric_rules, units
 
 
-@dataclass
+@dataclass(slots=True)
 class Quantity:
     """One number found in a sentence, with offsets into that sentence."""
 
@@ -38,10 +38,6 @@ class Quantity:
     qualifier: str | None = None
     role: str | None = None
     chinese: bool = False  # written in Chinese numerals (两个)
-
-    @property
-    def has_unit(self) -> bool:
-        return self.unit is not None
 
 
 # --- the regular expressions, built once from config ---------------------------------
@@ -92,41 +88,45 @@ _DIGIT = re.compile(r"\d")
 # --- scanning --------------------------------------------------------------------------
 def scan_quantities(sentence: str) -> list[Quantity]:
     """All numeric quantities of a folded sentence, bare numbers included (for lists/pairs)."""
+    patterns = _patterns()
     found = []
     if _DIGIT.search(sentence):
-        found = [q for m in _patterns()["quantity"].finditer(sentence) if (q := _quantity(sentence, m))]
-    found += [q for m in _patterns()["cn_count"].finditer(sentence) if (q := _chinese_count(sentence, m))]
-    return sorted(found, key=lambda q: q.start)
+        multipliers = _multipliers()
+        found = [q for m in patterns["quantity"].finditer(sentence) if (q := _quantity(sentence, m, multipliers))]
+    found += [q for m in patterns["cn_count"].finditer(sentence) if (q := _chinese_count(sentence, m))]
+    if len(found) > 1 and any(q.chinese for q in found):
+        found.sort(key=lambda q: q.start)
+    return found
 
 
-def _quantity(sentence: str, match: re.Match[str]) -> Quantity | None:
-    start, end = match.span()
-    number = match.group("num")
-    if "," in number and not re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", number):
+@lru_cache(maxsize=1)
+def _multipliers() -> dict[str, float]:
+    return {char: float(factor) for char, factor in metric_rules()["multipliers"].items()}
+
+
+_THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?")
+
+
+def _quantity(sentence: str, match: re.Match[str], multipliers: dict[str, float]) -> Quantity | None:
+    number, num2, a1, mult_char, a2, unit = match.group("num", "num2", "a1", "mult", "a2", "unit")
+    if "," in number and not _THOUSANDS.fullmatch(number):
         return None
-    unit = match.group("unit")
-    mult_char = match.group("mult")
-    if unit is None and mult_char is None and match.group("num2"):
-        return None  # 2021-2035, 1-12: a span of years or months, not a quantity
-    rules = metric_rules()
-    multiplier = float(rules["multipliers"][mult_char]) if mult_char else 1.0
-    if unit is None:  # trim the match back to the digits (and 万/亿, kept for money detection)
-        end = match.end("mult") if mult_char else match.end("num")
-    num2 = match.group("num2")
-    written = sentence[match.end("num"):end].strip() if unit or mult_char else ""
-    if num2 is not None:
-        written = sentence[match.end("num2"):end].strip()
+    start, end = match.span()
+    if unit is None:
+        if mult_char is None:
+            if num2 is not None:
+                return None  # 2021-2035, 1-12: a span of years or months, not a quantity
+            end = match.end("num")
+        else:
+            end = match.end("mult")  # a bare 万/亿, kept for money detection
+        written = sentence[match.end("num"):end].strip() if mult_char else ""
+    else:
+        written = sentence[match.end("num2" if num2 is not None else "num"):end].strip()
     return Quantity(
-        start=start,
-        end=end,
-        num_start=start,
-        value=float(number.replace(",", "")),
-        value_high=float(num2) if num2 else None,
-        unit=unit,
-        multiplier=multiplier,
-        unit_written=written,
-        approx=bool(match.group("a1") or match.group("a2")),
-    )
+        start, end, start, float(number.replace(",", "")) if "," in number else float(number),
+        float(num2) if num2 else None, unit, multipliers[mult_char] if mult_char else 1.0,
+        written, bool(a1 or a2),
+    )  # fmt: skip
 
 
 def _chinese_count(sentence: str, match: re.Match[str]) -> Quantity | None:
@@ -154,7 +154,7 @@ def resolve_sentence(sentence: str, quantities: list[Quantity]) -> list[Quantity
     _money_from_bare_multiplier(sentence, quantities)
     for q in quantities:
         _apply_qualifiers(sentence, q)
-    return [q for q in quantities if q.has_unit]
+    return [q for q in quantities if q.unit is not None]
 
 
 def _between(sentence: str, left: Quantity, right: Quantity) -> str:
@@ -168,7 +168,7 @@ def _merge_unit_ranges(sentence: str, quantities: list[Quantity]) -> list[Quanti
     for q in quantities:
         prev = merged[-1] if merged else None
         if (
-            prev is not None and prev.has_unit and q.has_unit and prev.unit == q.unit
+            prev is not None and prev.unit is not None and q.unit is not None and prev.unit == q.unit
             and prev.multiplier == q.multiplier and prev.value_high is None
             and _between(sentence, prev, q) in connectors
             and not _opened_by_change(sentence, prev)
@@ -189,11 +189,11 @@ def _mark_changes(sentence: str, quantities: list[Quantity]) -> None:
     connectors = metric_rules()["change_connectors"]
     for left, right in zip(quantities, quantities[1:]):
         gap = _between(sentence, left, right)
-        if not right.has_unit or len(gap) > 8 or not _opened_by_change(sentence, left):
+        if right.unit is None or len(gap) > 8 or not _opened_by_change(sentence, left):
             continue
         if not any(gap.endswith(c) for c in connectors):
             continue
-        if not left.has_unit:
+        if left.unit is None:
             _copy_unit(left, right)
         left.role, right.role = "previous", "current"
 
@@ -202,7 +202,7 @@ def _share_list_units(sentence: str, quantities: list[Quantity]) -> None:
     """3000、1900、3800万元: bare numbers joined by 、/和/及 take the unit of the last one."""
     for i in range(len(quantities) - 2, -1, -1):
         left, right = quantities[i], quantities[i + 1]
-        if left.has_unit or not right.has_unit:
+        if left.unit is not None or right.unit is None:
             continue
         if _between(sentence, left, right) not in ("、", "和", "及", ",", "，"):
             continue
@@ -227,7 +227,7 @@ def _money_from_bare_multiplier(sentence: str, quantities: list[Quantity]) -> No
     rules = metric_rules()
     window = int(rules["money_cue_window"])
     for q in quantities:
-        if q.has_unit or q.multiplier == 1.0:
+        if q.unit is not None or q.multiplier == 1.0:
             continue
         around = sentence[max(0, q.start - window):q.end + window]
         if any(cue in around for cue in rules["money_cues"]):
@@ -298,12 +298,15 @@ def extract_metrics(outline: Outline, index_no: str | None = None) -> list[Metri
         folded = folded_body[start:end]
         if not _DIGIT.search(folded) and not cn_count.search(folded):
             continue  # half the sentences hold no number at all
+        quantities = resolve_sentence(folded, scan_quantities(folded))
+        if not quantities:
+            continue
 
         def section_of(position: int, _start: int = start) -> Section | None:
             return sections.get(outline.section_at(_start + position))
 
         sentence = Sentence(body[start:end], folded, section_of)
-        metrics.extend(metrics_of_sentence(sentence, index_no, len(metrics)))
+        metrics.extend(metrics_of_sentence(sentence, index_no, len(metrics), quantities))
         if len(metrics) >= cap:
             return metrics[:cap]
     return metrics
@@ -348,13 +351,17 @@ class Sentence:
     section_of: Callable[[int], Section | None]  # sentence offset → section holding it
 
 
-def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal: int = 0) -> list[Metric]:
+def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal: int = 0,
+                        quantities: list[Quantity] | None = None) -> list[Metric]:  # fmt: skip
+    """The metrics of one sentence (`quantities`: its resolved quantities, if already found)."""
     folded = sentence.folded
+    if quantities is None:
+        quantities = resolve_sentence(folded, scan_quantities(folded))
     metrics: list[Metric] = []
     previous_subject: str | None = None
     previous_end = 0
     stripped = sentence.original.strip()
-    for q in resolve_sentence(folded, scan_quantities(folded)):
+    for q in quantities:
         unit_norm, counter = normalise_unit(folded, q)
         subject = find_subject(folded, q.start, q.end, previous_end, previous_subject)
         previous_subject, previous_end = subject or previous_subject, q.end
