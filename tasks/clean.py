@@ -33,7 +33,7 @@ class Body:
 def _rules() -> dict:
     rules = page_rules()
     return {
-        "chrome_lines": [re.compile(p) for p in rules["chrome_line_patterns"]],
+        "chrome_lines": re.compile("|".join(f"(?:{p})" for p in rules["chrome_line_patterns"])),
         "markers": tuple(rules["chrome_markers"]),
         "marker_max": int(rules["chrome_marker_max_line"]),
         "class_words": tuple(rules["chrome_class_words"]),
@@ -83,17 +83,45 @@ def clean_body(body: Body, title: str | None = None) -> Body:
 
 # --- the container ------------------------------------------------------------------------
 def find_container(root: lxml.html.HtmlElement, body_selectors: tuple[str, ...]) -> tuple[lxml.html.HtmlElement | None, str]:
-    for method, selectors in (("source_selector", body_selectors), ("cms_selector", page_rules()["body_selectors"])):
-        for css in selectors:
-            candidates = [e for e in select(root, css) if _text_length(e) >= _rules()["min_chars"]]
-            if candidates:
-                return max(candidates, key=_text_length), method
+    for method, selectors in (("source_selector", body_selectors), ("cms_selector", tuple(page_rules()["body_selectors"]))):
+        found = _first_selected(root, selectors)
+        if found is not None:
+            return found, method
     best = densest_block(root)
     return (best, "density") if best is not None else (None, "page")
 
 
+def _first_selected(root: lxml.html.HtmlElement, selectors: tuple[str, ...]) -> lxml.html.HtmlElement | None:
+    """The element of the first selector (in priority order) holding enough text."""
+    index = None
+    for css in selectors:
+        if _SIMPLE_SELECTOR.fullmatch(css):  # #id / .class: one pass over the tree serves them all
+            index = index if index is not None else _id_class_index(root)
+            elements = index.get(css, [])
+        else:
+            elements = select(root, css)
+        candidates = [e for e in elements if _text_length(e) >= _rules()["min_chars"]]
+        if candidates:
+            return max(candidates, key=_text_length)
+    return None
+
+
+_SIMPLE_SELECTOR = re.compile(r"[#.][\w-]+")
+
+
+def _id_class_index(root: lxml.html.HtmlElement) -> dict[str, list[lxml.html.HtmlElement]]:
+    """'#id' and '.class' → elements, for the elements that have an id or a class."""
+    index: dict[str, list[lxml.html.HtmlElement]] = {}
+    for element in root.xpath("//*[@id or @class]"):
+        if element.get("id"):
+            index.setdefault("#" + element.get("id"), []).append(element)
+        for name in (element.get("class") or "").split():
+            index.setdefault("." + name, []).append(element)
+    return index
+
+
 def _text_length(element: lxml.html.HtmlElement) -> int:
-    return len(re.sub(r"\s+", "", element.text_content()))
+    return len("".join(element.text_content().split()))
 
 
 def densest_block(root: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
@@ -103,10 +131,10 @@ def densest_block(root: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
     for element in root.iter("p", "div", "td", "li", "section", "article", "font", "span"):
         if any(isinstance(c.tag, str) and c.tag in BLOCK_TAGS for c in element):
             continue  # score leaf blocks only; containers collect from them
-        text = re.sub(r"\s+", "", element.text_content())
+        text = "".join(element.text_content().split())
         if len(text) < 20:
             continue
-        links = sum(len(re.sub(r"\s+", "", a.text_content())) for a in element.iter("a"))
+        links = sum(len("".join(a.text_content().split())) for a in element.iter("a"))
         score = len(text) - 2 * links
         if score <= 0:
             continue
@@ -173,7 +201,7 @@ def is_chrome_line(line: str) -> bool:
     in a short line, two at any length). Patterns read the line's head: chrome starts there."""
     short = len(line) <= _rules()["marker_max"]
     folded = fold(line if short else line[: _rules()["marker_max"]]).strip()
-    if any(p.search(folded) for p in _rules()["chrome_lines"]):
+    if _rules()["chrome_lines"].search(folded):
         return True
     markers = {m for m in _rules()["markers"] if m in line or (short and m in folded)}
     return len(markers) >= 2 or (bool(markers) and short)

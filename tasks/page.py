@@ -7,6 +7,7 @@ works on lines (one per block element or table cell, <br> breaks lines) and is p
 from __future__ import annotations
 
 import re
+import weakref
 from functools import lru_cache
 
 import lxml.html
@@ -106,11 +107,23 @@ def _to_lines(text: str, keep_empty_cells: bool) -> list[str]:
 
 def meta_content(root: lxml.html.HtmlElement, names: list[str]) -> str | None:
     """The content of the first <meta name=...> among `names` (case-insensitive)."""
-    wanted = [n.lower() for n in names]
-    found: dict[str, str] = {}
-    for meta in root.iter("meta"):
-        name = (meta.get("name") or meta.get("property") or "").strip().lower()
-        content = normalize_space(meta.get("content") or "")
-        if name in wanted and content and name not in found:
-            found[name] = content
-    return next((found[n] for n in wanted if n in found), None)
+    found = meta_tags(root)
+    return next((found[n.lower()] for n in names if n.lower() in found), None)
+
+
+def meta_tags(root: lxml.html.HtmlElement) -> dict[str, str]:
+    """name (lowercased) → content of the page's <meta> tags, the first of each name; read once
+    per tree (the tree object keeps it), since several fields ask."""
+    cached = _META_CACHE.get(root)
+    if cached is None:
+        cached = {}
+        for meta in root.iter("meta"):
+            name = (meta.get("name") or meta.get("property") or "").strip().lower()
+            content = normalize_space(meta.get("content") or "")
+            if name and content:
+                cached.setdefault(name, content)
+        _META_CACHE[root] = cached
+    return cached
+
+
+_META_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
