@@ -18,7 +18,7 @@ from prefect.futures import wait
 from tasks.archive import ArchivedFetch, RawArchive
 from tasks.fetch import Fetcher
 from tasks.records import Source
-from tasks.steps import batches, discover_source, extract_batch, fetch_batch, load_batch
+from tasks.steps import batches, discover_source, extract_load_batch, fetch_batch
 from tasks.summary import RunSummary, SourceCounts
 from warehouse import connect, finish_run, record_fetch_log, run_checks, snapshot, start_run
 from warehouse.runs import RUN_COUNTS
@@ -77,11 +77,10 @@ def load_archived(fetches: Iterable[ArchivedFetch], archive: RawArchive, warehou
                   started_at=summary.started_at)  # fmt: skip
         run_ids = set()
         for number, chunk in enumerate(batches(list(fetches), batch_size)):
-            extracted = extract_batch(archive, chunk, sources, number)
-            loaded = load_batch(con, archive, summary.run_id, extracted.value, number)
-            summary.timings["extract"] += extracted.seconds
-            summary.timings["load"] += loaded.seconds
-            for outcome in loaded.value:
+            done = extract_load_batch(con, archive, summary.run_id, chunk, sources, number)
+            for stage, seconds in done.stages.items():
+                summary.timings[stage] += seconds
+            for outcome in done.value:
                 summary.counts(outcome.source).add_loads([outcome])
             run_ids.update(f.run_id for f in chunk)
         started = time.perf_counter()

@@ -36,6 +36,7 @@ class Timed:
     value: object
     seconds: float
     notes: list[str] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per pipeline stage, when several
 
 
 @task(cache_policy=NONE, task_run_name="discover-{source.name}")
@@ -77,23 +78,22 @@ def fetch_batch(source: Source, fetcher: Fetcher, archive: RawArchive, run_id: s
     return Timed(results, time.perf_counter() - started)
 
 
-@task(cache_policy=NONE, task_run_name="extract-{batch_no}")
-def extract_batch(archive: RawArchive, fetches: list[ArchivedFetch], sources: dict[str, Source],
-                  batch_no: int = 0) -> Timed:  # fmt: skip
-    """Archived pages → PageRecords (reports, or rejects with a reason)."""
+@task(cache_policy=NONE, task_run_name="extract-load-{batch_no}")
+def extract_load_batch(con: duckdb.DuckDBPyConnection, archive: RawArchive, run_id: str,
+                       fetches: list[ArchivedFetch], sources: dict[str, Source], batch_no: int = 0) -> Timed:  # fmt: skip
+    """Archived pages → PageRecords → one load transaction; then mark them loaded in the archive.
+
+    One task for both steps: the extracted pages (bodies, outlines, metrics) never leave
+    the task, so no batch of them outlives its load. Returns the LoadOutcomes, with the
+    seconds of each step in `stages`, for the run's stage timings.
+    """
     started = time.perf_counter()
     pages = [page_record(f, archive.body(f.fetch_id), sources.get(f.source)) for f in fetches]
-    return Timed(pages, time.perf_counter() - started)
-
-
-@task(cache_policy=NONE, task_run_name="load-{batch_no}")
-def load_batch(con: duckdb.DuckDBPyConnection, archive: RawArchive, run_id: str, pages: list[PageRecord],
-               batch_no: int = 0) -> Timed:  # fmt: skip
-    """Merge a batch in one transaction, then mark its pages loaded in the archive."""
-    started = time.perf_counter()
+    extracted = time.perf_counter()
     outcomes = load_isolating(con, run_id, pages, datetime.now().astimezone())
     archive.mark_loaded([p.fetch_id for p in pages if p.fetch_id is not None], run_id)
-    return Timed(outcomes, time.perf_counter() - started)
+    loaded = time.perf_counter()
+    return Timed(outcomes, loaded - started, stages={"extract": extracted - started, "load": loaded - extracted})
 
 
 def load_isolating(con: duckdb.DuckDBPyConnection, run_id: str, pages: list[PageRecord],

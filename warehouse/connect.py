@@ -53,7 +53,8 @@ def _open_waiting_for_lock(path: Path, read_only: bool,
     delay = _BACKOFF_START_S
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            config = {} if read_only else {"memory_limit": settings.WAREHOUSE_MEMORY_LIMIT}
+            return duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if _LOCK_MESSAGE not in str(exc):
                 raise

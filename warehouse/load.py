@@ -28,7 +28,7 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -188,7 +188,7 @@ def _add_report(batch: _Batch, idx: int, page: PageRecord) -> None:
 
 
 def _row(record: Any, page_idx: int, index_no: str) -> dict:
-    row = {f.name: getattr(record, f.name) for f in fields(record)}
+    row = dict(vars(record))  # the dataclass's fields (records are plain dataclasses)
     row.update(page_idx=page_idx, index_no=index_no)  # children inherit their report's key
     return row
 
