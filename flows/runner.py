@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 import sys
@@ -89,9 +90,10 @@ def drain_run_records(flow_run_id: str | None, timeout: float = 10.0) -> None:
     """Wait until the API has recorded every task run of the flow run as finished.
 
     Task run states reach a Prefect server as events; a temporary server stopped while
-    it is still writing them logs tracebacks on shutdown. Bounded, best effort.
+    it is still writing them logs tracebacks on shutdown. Bounded, best effort; a
+    dedicated server (PREFECT_API_URL set) outlives the run and needs no wait.
     """
-    if not flow_run_id:
+    if not flow_run_id or os.environ.get("PREFECT_API_URL"):
         return
     try:
         asyncio.run(_drain(flow_run_id, timeout))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from contextlib import ExitStack
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 
 from prefect.futures import wait
 
@@ -20,7 +20,7 @@ from tasks.fetch import Fetcher
 from tasks.records import Source
 from tasks.steps import batches, discover_source, extract_load_batch, fetch_batch
 from tasks.summary import RunSummary, SourceCounts
-from warehouse import connect, finish_run, record_fetch_log, run_checks, snapshot, start_run
+from warehouse import connect, finish_run, record_fetch_log, run_checks, snapshot, snapshot_path, start_run
 from warehouse.runs import RUN_COUNTS
 
 log = logging.getLogger(__name__)
@@ -75,27 +75,41 @@ def load_archived(fetches: Iterable[ArchivedFetch], archive: RawArchive, warehou
     try:
         start_run(con, summary.run_id, flow_run_id=parameters.get("flow_run_id"), parameters=parameters,
                   started_at=summary.started_at)  # fmt: skip
-        run_ids = set()
+        run_ids, wrote = set(), False
         for number, chunk in enumerate(batches(list(fetches), batch_size)):
             done = extract_load_batch(con, archive, summary.run_id, chunk, sources, number)
             for stage, seconds in done.stages.items():
                 summary.timings[stage] += seconds
             for outcome in done.value:
                 summary.counts(outcome.source).add_loads([outcome])
+                wrote = wrote or outcome.status != "unchanged" or outcome.reason == "reextracted"
             run_ids.update(f.run_id for f in chunk)
-        started = time.perf_counter()
-        for run_id in sorted(run_ids | {summary.run_id}):  # also logs of runs whose load failed
-            record_fetch_log(con, archive.fetch_log(run_id), run_id=run_id)
-        summary.checks = [vars(c) for c in run_checks(con, summary.run_id)]
-        summary.status = "completed"
-        finish_run(con, summary.run_id, status="completed", counts=_counts(summary.total()),
-                   sources=_source_counts(summary), message=summary.message)  # fmt: skip
-        summary.timings["finalise"] = time.perf_counter() - started
+        with timed(summary, "finalise"):
+            with timed(summary, "finalise.fetch_log"):
+                for run_id in sorted(run_ids | {summary.run_id}):  # also logs of runs whose load failed
+                    record_fetch_log(con, archive.fetch_log(run_id), run_id=run_id)
+            if wrote:  # the checks read the whole warehouse: pointless when no data table changed
+                with timed(summary, "finalise.checks"):
+                    summary.checks = [vars(c) for c in run_checks(con, summary.run_id)]
+            summary.status = "completed"
+            finish_run(con, summary.run_id, status="completed", counts=_counts(summary.total()),
+                       sources=_source_counts(summary), message=summary.message,
+                       timings=summary.timings)  # fmt: skip
     finally:
         con.close()
+    if wrote or not snapshot_path(warehouse_path).exists():  # the analysts' copy only changes with the data
+        with timed(summary, "finalise"), timed(summary, "finalise.snapshot"):
+            snapshot(warehouse_path)
+
+
+@contextmanager
+def timed(summary: RunSummary, stage: str) -> Iterator[None]:
+    """Add the block's seconds to summary.timings[stage], even when it raises."""
     started = time.perf_counter()
-    snapshot(warehouse_path)
-    summary.timings["finalise"] = summary.timings.get("finalise", 0.0) + time.perf_counter() - started
+    try:
+        yield
+    finally:
+        summary.timings[stage] = summary.timings.get(stage, 0.0) + time.perf_counter() - started
 
 
 def _counts(counts: SourceCounts) -> dict[str, int]:

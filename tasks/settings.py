@@ -63,5 +63,6 @@ BATCH_SIZE = int(_env("BATCH_SIZE", "100"))  # pages per fetch/extract/load task
 RUN_LOCK_TIMEOUT = float(_env("RUN_LOCK_TIMEOUT", "30"))  # seconds a second run waits, then exits
 WAREHOUSE_LOCK_TIMEOUT = float(_env("WAREHOUSE_LOCK_TIMEOUT", "60"))  # seconds of retrying a locked DuckDB file
 # DuckDB memory of the nightly writer (DuckDB size syntax); it spills to disk beyond it.
-# DuckDB's own default is 80% of RAM, which it would fill with cache on a big load.
-WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "256MB")
+# DuckDB's own default is 80% of RAM, which it would fill with cache on a big load; a
+# nightly run keeps to ~400 MB in all (BENCHMARKS.md), and loads barely slow down.
+WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "64MB")

@@ -23,6 +23,7 @@ from tasks.discover import FetchItem, plan_fetches, walk_listing
 from tasks.encoding import decode_html
 from tasks.extract import page_record
 from tasks.fetch import Fetcher
+from tasks.memory import release_free_memory
 from tasks.records import FetchOutcome, FetchResult, LoadOutcome, PageRecord, Source
 from warehouse import load_pages
 
@@ -92,6 +93,8 @@ def extract_load_batch(con: duckdb.DuckDBPyConnection, archive: RawArchive, run_
     extracted = time.perf_counter()
     outcomes = load_isolating(con, run_id, pages, datetime.now().astimezone())
     archive.mark_loaded([p.fetch_id for p in pages if p.fetch_id is not None], run_id)
+    del pages
+    release_free_memory()
     loaded = time.perf_counter()
     return Timed(outcomes, loaded - started, stages={"extract": extracted - started, "load": loaded - extracted})
 

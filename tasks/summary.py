@@ -60,7 +60,7 @@ class RunSummary:
     status: str = "running"  # running | completed | failed
     sources: dict[str, SourceCounts] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-    checks: list[dict] = field(default_factory=list)  # data-quality results
+    checks: list[dict] | None = None  # data-quality results; None when no data changed (not run)
     message: str | None = None
 
     def counts(self, source: str) -> SourceCounts:
@@ -89,8 +89,10 @@ def format_summary(summary: RunSummary) -> str:
            line(header), line(["-" * w for w in widths]), *map(line, rows)]  # fmt: skip
     if summary.timings:
         out.append("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in summary.timings.items()))
-    failed_checks = [c for c in summary.checks if c.get("status") != "pass"]
-    if summary.checks:
+    failed_checks = [c for c in summary.checks or [] if c.get("status") != "pass"]
+    if summary.checks is None:
+        out.append("data-quality checks: not run (no data changed)")
+    elif summary.checks:
         out.append(f"data-quality checks: {len(summary.checks) - len(failed_checks)}/{len(summary.checks)} pass"
                    + "".join(f"\n  {c['status']}: {c['check_name']}: {c.get('detail')}" for c in failed_checks))  # fmt: skip
     errors = summary.total().errors

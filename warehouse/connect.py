@@ -53,7 +53,10 @@ def _open_waiting_for_lock(path: Path, read_only: bool,
     delay = _BACKOFF_START_S
     while True:
         try:
-            config = {} if read_only else {"memory_limit": settings.WAREHOUSE_MEMORY_LIMIT}
+            # The writer keeps to a memory budget; without insertion order DuckDB can stream
+            # aggregates and inserts instead of buffering them (the ETL never relies on it).
+            config = {} if read_only else {"memory_limit": settings.WAREHOUSE_MEMORY_LIMIT,
+                                           "preserve_insertion_order": False}  # fmt: skip
             return duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if _LOCK_MESSAGE not in str(exc):

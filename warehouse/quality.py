@@ -37,7 +37,7 @@ def check_queries() -> dict[str, str]:
     """Every check's SQL by name: the files, then one unique-key check per declared table."""
     queries = {p.stem: p.read_text(encoding="utf-8") for p in sorted(CHECKS_DIR.glob("*.sql"))}
     template = Template((CHECKS_DIR / "unique_key.sql.template").read_text(encoding="utf-8"))
-    for spec in TABLES.values():
+    for spec in (s for s in TABLES.values() if s.checked):
         queries[f"unique_key:{spec.name}"] = template.substitute(
             table=spec.name, key=", ".join(spec.key))
     return queries

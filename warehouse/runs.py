@@ -46,10 +46,12 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, *, flow_run_id: str |
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, *, status: str,
                counts: Mapping[str, int] | None = None,
                sources: Mapping[str, Mapping[str, Any]] | None = None,
-               message: str | None = None, finished_at: datetime | None = None) -> None:
+               message: str | None = None, finished_at: datetime | None = None,
+               timings: Mapping[str, float] | None = None) -> None:
     """Close a run with its status (completed | failed), totals and per-source counts.
 
-    `sources` maps a source name to its counts and an optional "error" sentence.
+    `sources` maps a source name to its counts and an optional "error" sentence;
+    `timings` the seconds of each stage, as far as they are known.
     """
     if status not in ("completed", "failed"):
         raise ValueError(f"a run finishes completed or failed, not {status!r}")
@@ -58,9 +60,11 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, *, status: str,
     assignments = ", ".join(f"{name} = ?" for name in counts)  # names from RUN_COUNTS only
     with transaction(con):
         con.execute(
-            f"update runs set status = ?, finished_at = ?, message = ?"
+            f"update runs set status = ?, finished_at = ?, message = ?, timings = ?"
             f"{', ' if counts else ''}{assignments} where run_id = ?",
-            [status, utc_naive(finished_at or utc_now()), message, *counts.values(), run_id])
+            [status, utc_naive(finished_at or utc_now()), message,
+             json.dumps({k: round(v, 3) for k, v in (timings or {}).items()}) if timings else None,
+             *counts.values(), run_id])
         if sources:
             _record_sources(con, run_id, sources)
 
