@@ -65,4 +65,6 @@ WAREHOUSE_LOCK_TIMEOUT = float(_env("WAREHOUSE_LOCK_TIMEOUT", "60"))  # seconds 
 # DuckDB memory of the nightly writer (DuckDB size syntax); it spills to disk beyond it.
 # DuckDB's own default is 80% of RAM, which it would fill with cache on a big load; a
 # nightly run keeps to ~400 MB in all (BENCHMARKS.md), and loads barely slow down.
-WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "64MB")
+WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "96MB")
+# A page too big for that budget (a 10 MB paragraph) is loaded alone under this one.
+WAREHOUSE_MEMORY_LIMIT_LARGE = _env("WAREHOUSE_MEMORY_LIMIT_LARGE", "1GB")

@@ -26,6 +26,7 @@ from tasks.fetch import Fetcher
 from tasks.memory import release_free_memory
 from tasks.records import FetchOutcome, FetchResult, LoadOutcome, PageRecord, Source
 from warehouse import load_pages
+from warehouse.connect import memory_limit
 
 log = logging.getLogger(__name__)
 
@@ -101,22 +102,32 @@ def extract_load_batch(con: duckdb.DuckDBPyConnection, archive: RawArchive, run_
 
 def load_isolating(con: duckdb.DuckDBPyConnection, run_id: str, pages: list[PageRecord],
                    observed_at: datetime) -> list[LoadOutcome]:  # fmt: skip
-    """load_pages, except that a page whose values the warehouse refuses is bisected out of
-    its batch and quarantined as a `load_error` reject, so one odd page never fails the run
-    (nor every later run, since it would stay unloaded in the archive). Lock, disk and I/O
-    errors propagate."""
+    """load_pages, except that one odd page never fails the run (nor every later run, since
+    it would stay unloaded in the archive): a batch the warehouse refuses is bisected until
+    the page is alone; a page too big for the writer's memory budget is loaded alone with a
+    larger one; a page the warehouse still refuses is quarantined as a `load_error` reject.
+    Lock, disk and I/O errors propagate."""
     try:
         return load_pages(con, run_id, pages, observed_at)
-    except (duckdb.DataError, duckdb.IntegrityError) as exc:  # load_pages rolled the batch back
-        if len(pages) == 1:
-            log.warning("the warehouse refused %s; quarantined as load_error: %s", pages[0].url, exc)
-            refused = replace(pages[0], extraction=None, reject_reason=f"load_error: {type(exc).__name__}: {exc}")
-            return load_pages(con, run_id, [refused], observed_at)
-        half = len(pages) // 2
-        return (load_isolating(con, run_id, pages[:half], observed_at)
-                + load_isolating(con, run_id, pages[half:], observed_at))
+    except _REFUSALS as exc:  # load_pages rolled the batch back
+        if len(pages) > 1:
+            half = len(pages) // 2
+            return (load_isolating(con, run_id, pages[:half], observed_at)
+                    + load_isolating(con, run_id, pages[half:], observed_at))
+        refusal = exc
+    if isinstance(refusal, duckdb.OutOfMemoryException):
+        with memory_limit(con, settings.WAREHOUSE_MEMORY_LIMIT_LARGE):
+            try:
+                return load_pages(con, run_id, pages, observed_at)
+            except _REFUSALS as exc:
+                refusal = exc
+    log.warning("the warehouse refused %s; quarantined as load_error: %s", pages[0].url, refusal)
+    refused = replace(pages[0], extraction=None, reject_reason=f"load_error: {type(refusal).__name__}: {refusal}")
+    return load_pages(con, run_id, [refused], observed_at)
+
+
+_REFUSALS = (duckdb.DataError, duckdb.IntegrityError, duckdb.OutOfMemoryException)
 
 
 def batches(items: list, size: int = settings.BATCH_SIZE) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
-

@@ -14,7 +14,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from tasks.records import Metric, Section
-from warehouse.connect import connect
+from tasks import settings
+from warehouse.connect import connect, memory_limit
 from warehouse.errors import MigrationError, WarehouseKeyError
 from warehouse.export import PARTITIONED, export_warehouse, read_export
 from warehouse.load import count_outcomes, load_pages, record_fetch_log
@@ -265,7 +266,8 @@ def test_hostile_content_is_stored_verbatim(con) -> None:
     sections = [Section("IDX-H", "0", None, 0, None, title, controls + huge, 0)]
     metrics = [Metric("IDX-H", "0", 0, 1.0, "个'", 1.0, "item", subject=title, sentence=controls)]
     page = make_page("IDX-H", title=title, body=huge + controls, sections=sections, metrics=metrics)
-    load_pages(con, "run-1", [page], T0)
+    with memory_limit(con, settings.WAREHOUSE_MEMORY_LIMIT_LARGE):  # as the pipeline loads such a page
+        load_pages(con, "run-1", [page], T0)
     assert one(con, "select title, body_text from reports") == (title, huge + controls)
     assert one(con, "select heading, text from sections") == (title, controls + huge)
     assert one(con, "select subject, sentence, unit from metrics") == (title, controls, "个'")

@@ -13,6 +13,8 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -74,6 +76,22 @@ def _locked_error(path: Path, waited: float, read_only: bool, message: str) -> W
     pid = int(match["pid"]) if match else None
     holder = match["holder"] if match else None
     return WarehouseLockedError(path, waited, read_only, pid, holder)
+
+
+_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+@contextmanager
+def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """Run the block under another DuckDB memory limit (e.g. "1GB"), then restore the old one."""
+    if not _SIZE.match(limit):
+        raise ValueError(f"not a DuckDB memory size: {limit!r}")
+    previous = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    con.execute(f"set memory_limit = '{limit}'")  # validated above: SET takes no parameters
+    try:
+        yield
+    finally:
+        con.execute(f"set memory_limit = '{previous}'")
 
 
 def snapshot_path(path: str | os.PathLike) -> Path:

@@ -1,0 +1,163 @@
+"""Run a flow's command line in a subprocess and measure it: wall time, peak RSS, stage seconds.
+
+The peak resident set comes from the kernel's accounting of that one child
+(`os.wait4(pid)` → `ru_maxrss`, KiB on Linux: the VmHWM the process reached), so
+neither the benchmark process nor the Prefect server is counted. While it runs, VmRSS
+is sampled from /proc every SAMPLE_SECONDS and split at the last "Task run … Finished"
+line of its log: the peak while tasks still ran (crawl, extract, load) against the peak
+after the last task (finalise: fetch log, data-quality checks, snapshot; then teardown).
+Stage seconds are the flow's own: the "seconds: discover …, total …" line its run
+summary logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from tasks.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+STAGES = ("discover", "fetch", "extract", "load", "finalise")  # the flow's own seconds, in order
+SAMPLE_SECONDS = 0.25  # VmRSS sampling period
+_SECONDS_LINE = re.compile(r"^seconds: (.+)$", re.M)
+_TASK_FINISHED = b"Task run '"
+
+
+@dataclass
+class FlowRun:
+    """One flow subprocess, measured from outside and as it reported itself."""
+
+    name: str
+    command: list[str]
+    exit_code: int
+    wall_s: float
+    peak_rss_mb: float
+    timings: dict[str, float] = field(default_factory=dict)  # the run summary's seconds
+    counts: dict[str, int] = field(default_factory=dict)  # the runs-table row of this run
+    log_path: Path | None = None
+    rss_tasks_mb: float = 0.0  # sampled peak up to the last task run's end
+    rss_after_tasks_mb: float = 0.0  # sampled peak after it (finalise, teardown)
+
+    @property
+    def stage_s(self) -> float:
+        return sum(self.timings.get(stage, 0.0) for stage in STAGES)
+
+    @property
+    def orchestration_s(self) -> float:
+        """Wall time the stages do not account for: start-up, Prefect's engine, task runs."""
+        return max(0.0, self.wall_s - self.stage_s)
+
+    def share(self, seconds: float) -> float:
+        return seconds / self.wall_s if self.wall_s else 0.0
+
+
+def run_flow(name: str, module: str, args: list[str], env: dict[str, str], log_path: Path) -> FlowRun:
+    """`python -m <module> <args>` with `env`; its output goes to `log_path`."""
+    command = [sys.executable, "-m", module, *args]
+    log.info("%s: %s", name, " ".join(command))
+    started = time.perf_counter()
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, cwd=PROJECT_ROOT)  # fmt: skip
+        status, usage, samples = _wait_sampling(proc.pid, log_path)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    run = FlowRun(name, command, proc.returncode, wall, usage.ru_maxrss / 1024, parse_timings(text), log_path=log_path)
+    run.rss_tasks_mb, run.rss_after_tasks_mb = _split_peaks(samples)
+    log.info("%s: exit %d, %.1f s wall, peak RSS %.0f MB, %s", name, run.exit_code, wall, run.peak_rss_mb,
+             ", ".join(f"{k} {v:.2f}" for k, v in run.timings.items()))  # fmt: skip
+    if run.exit_code != 0:
+        log.error("%s failed; last lines of %s:\n%s", name, log_path, "\n".join(text.splitlines()[-30:]))
+    return run
+
+
+def _wait_sampling(pid: int, log_path: Path) -> tuple[int, os.struct_rusage, list[tuple[int, float]]]:
+    """Reap the child (wait4, for its rusage) while sampling its VmRSS: [(log tasks seen, MB)]."""
+    samples: list[tuple[int, float]] = []
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage, samples
+        rss = _vm_rss_mb(pid)
+        if rss is not None:
+            samples.append((log_path.read_bytes().count(_TASK_FINISHED), rss))
+        time.sleep(SAMPLE_SECONDS)
+
+
+def _vm_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _split_peaks(samples: list[tuple[int, float]]) -> tuple[float, float]:
+    """(peak until the last task run finished, peak after it), from the samples."""
+    if not samples:
+        return 0.0, 0.0
+    last_count = samples[-1][0]
+    before = [rss for count, rss in samples if count < last_count]
+    after = [rss for count, rss in samples if count == last_count]
+    return max(before, default=0.0), max(after, default=0.0)
+
+
+def parse_timings(text: str) -> dict[str, float]:
+    """The last "seconds: discover 1.23, fetch 4.56, …" line of a run's output."""
+    lines = _SECONDS_LINE.findall(text)
+    if not lines:
+        return {}
+    pairs = (item.strip().rsplit(" ", 1) for item in lines[-1].split(","))
+    return {key: float(value) for key, value in pairs}
+
+
+def time_imports(module: str, env: dict[str, str]) -> float:
+    """Seconds for a fresh interpreter to import the flow module (a run pays it before anything).
+
+    The best of two tries: the first may pay for a cold page cache the flow runs do not.
+    """
+    best = float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {module}"], env=env, cwd=PROJECT_ROOT, check=True)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def last_run_counts(warehouse: Path) -> dict[str, int | str]:
+    """The newest row of the runs table: status and outcome counts ({} without a warehouse)."""
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            cursor = con.execute("select * from runs order by started_at desc limit 1")
+            names = [d[0] for d in cursor.description]
+            row = cursor.fetchone()
+    except duckdb.Error as exc:
+        log.warning("cannot read the runs table of %s: %s", warehouse, exc)
+        return {}
+    return {k: v for k, v in zip(names, row or ()) if k not in ("parameters", "message")}
+
+
+def warehouse_rows(warehouse: Path) -> dict[str, int]:
+    """Rows of the data tables a full run loads, and how many load transactions it took."""
+    tables = ("reports", "sections", "metrics", "ranks", "loads")
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            counts = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
+            counts["max_pages_per_load"] = con.execute("select coalesce(max(pages), 0) from loads").fetchone()[0]
+    except duckdb.Error as exc:
+        log.warning("cannot count the rows of %s: %s", warehouse, exc)
+        return {}
+    return counts

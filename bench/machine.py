@@ -1,0 +1,76 @@
+"""What the figures were measured on: CPU, cores, memory, Python, package versions, code revision."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from tasks.settings import PROJECT_ROOT
+
+PACKAGES = ("prefect", "duckdb", "lxml", "trafilatura", "pyarrow", "requests", "jinja2")
+
+
+def machine_info() -> dict[str, str]:
+    return {
+        "cpu": cpu_model(),
+        "cores": f"{os.cpu_count()} logical ({len(os.sched_getaffinity(0))} usable)"
+        if hasattr(os, "sched_getaffinity") else str(os.cpu_count()),
+        "memory": f"{memory_total_gib():.1f} GiB",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "packages": ", ".join(f"{name} {package_version(name)}" for name in PACKAGES),
+        "code": code_revision(),
+    }
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_total_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    return float("nan")
+
+
+def package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "absent"
+
+
+def code_revision() -> str:
+    """Commit of the working tree, and whether it has uncommitted changes (they count too)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{head} + uncommitted changes" if dirty else head
+
+
+def current_rss_mb() -> float:
+    """Resident set of this process now (VmRSS), in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")

@@ -1,0 +1,142 @@
+"""Benchmark the pipeline end to end and write BENCHMARKS.md.
+
+    python -m bench.run --n 2000 --out BENCHMARKS.md        (make bench [N=10000])
+
+In one run: generate N report pages in the sample site's templates and serve them on
+loopback; compare extraction throughput with trafilatura on one core; start one Prefect
+server; run the nightly flow over the N new pages, again as a no-op rerun, then the
+reprocess flow over the raw archive, each as its own `python -m flows.…` subprocess
+(rate limit off); stop the server. Prints the figures; the last line is
+
+    BENCH n=… extract_vs_trafilatura=… orchestration_share=… noop_fraction=… reprocess_pages_per_s=… peak_rss_mb=…
+
+Exit status 1 when a measured run failed or did not load every page (the figures would
+describe something else); timings never fail it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from bench.corpus import DEFAULT_SEED, BenchCorpus, build_bench_corpus
+from bench.extraction import compare_extractors
+from bench.flowruns import last_run_counts, run_flow, time_imports, warehouse_rows
+from bench.machine import current_rss_mb, machine_info
+from bench.prefect_server import PrefectServer
+from bench.report import Results, bench_line, render_markdown, summary_lines
+from sample_site import SampleSiteServer
+from tasks.settings import SOURCES_FILE
+from tasks.sources import expand_env, load_sources
+
+log = logging.getLogger("bench")
+
+EXTRACTION_SAMPLE = 300  # pages in the one-core extractor comparison
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("sample_site").setLevel(logging.WARNING)  # one line per request otherwise
+    results = run_benchmark(args)
+    out = Path(args.out)
+    out.write_text(render_markdown(results), encoding="utf-8")
+    log.info("wrote %s", out)
+    sys.stdout.write("\n".join(summary_lines(results)) + "\n")
+    sys.stdout.write(bench_line(results) + "\n")
+    sys.stdout.flush()
+    for problem in results.problems:
+        log.error("invalid measurement: %s", problem)
+    return 1 if results.problems else 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=2000, help="report pages to generate and crawl")
+    parser.add_argument("--out", default="BENCHMARKS.md", help="where to write the report")
+    parser.add_argument("--sample", type=int, default=EXTRACTION_SAMPLE, help="pages in the extractor comparison")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes per extractor (median kept)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="corpus RNG seed")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (warehouse, logs)")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be at least 1")
+    args.command = "python -m bench.run " + shlex.join(argv if argv is not None else sys.argv[1:])
+    return args
+
+
+def run_benchmark(args: argparse.Namespace) -> Results:
+    results = Results(n=args.n, command=args.command, started=datetime.now().astimezone(), machine=machine_info())
+    load_at_start = os.getloadavg()[0]
+    started = time.perf_counter()
+    bench = build_bench_corpus(args.n, args.seed)
+    results.corpus_seconds, results.corpus = time.perf_counter() - started, bench
+    results.serving_rss_mb = current_rss_mb()
+    log.info("corpus: %d report pages, %d resources, %.1f MB rendered, %.1f MB held, %.1f s",
+             bench.n_pages, len(bench.corpus), bench.raw_bytes / 1e6, bench.corpus.packed_bytes() / 1e6,
+             results.corpus_seconds)  # fmt: skip
+    tmp = Path(tempfile.mkdtemp(prefix="govetl-bench-"))
+    try:
+        measure(results, bench, tmp, args)
+    finally:
+        results.bench_peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        results.load_average = (load_at_start, os.getloadavg()[0])
+        results.validate()
+        if args.keep or results.problems:  # a failed run's logs and warehouse are the evidence
+            log.info("work directory kept: %s", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def measure(results: Results, bench: BenchCorpus, tmp: Path, args: argparse.Namespace) -> None:
+    """Serve the corpus; extraction first (no server busy beside it), then the flow runs."""
+    with SampleSiteServer(bench.corpus) as site:
+        sources_path = write_sources(tmp / "sources.yaml", site.base_url, bench)
+        sources = {s.name: s for s in load_sources(sources_path)}
+        results.extraction = compare_extractors(bench.sample(min(args.sample, args.n)), sources, site.base_url,
+                                                args.repeats)  # fmt: skip
+        with PrefectServer(tmp / "prefect") as prefect:
+            results.prefect_startup_s = prefect.startup_seconds
+            run_flows(results, tmp, sources_path, prefect.client_env())
+
+
+def run_flows(results: Results, tmp: Path, sources_path: Path, env: dict[str, str]) -> None:
+    """Full nightly run, no-op rerun, reprocess: each a subprocess against the one server."""
+    warehouse = tmp / "data" / "warehouse.duckdb"
+    args = ["--sources", str(sources_path), "--warehouse", str(warehouse)]
+    results.imports_s = time_imports("flows.nightly", env)
+    results.full = run_flow("full nightly run", "flows.nightly", args, env, tmp / "full.log")
+    results.full.counts = last_run_counts(warehouse)
+    results.rows = warehouse_rows(warehouse)  # what landed, even if the run then failed
+    results.noop = run_flow("no-op rerun", "flows.nightly", args, env, tmp / "noop.log")
+    results.noop.counts = last_run_counts(warehouse)
+    results.reprocess = run_flow("reprocess", "flows.reprocess", args, env, tmp / "reprocess.log")
+    results.reprocess.counts = last_run_counts(warehouse)
+
+
+def write_sources(path: Path, base_url: str, bench: BenchCorpus) -> Path:
+    """The project's sources.yaml, pointed at the bench server, rate limit off, paging uncapped."""
+    raw = yaml.safe_load(expand_env(SOURCES_FILE.read_text(encoding="utf-8"), {"SAMPLE_SITE_URL": base_url}))
+    entries = [entry | {"rate_limit_per_second": 0, "max_listing_pages": bench.n_listing_pages[entry["name"]] + 2}
+               for entry in raw["sources"] if entry["name"] in bench.n_listing_pages]  # fmt: skip
+    missing = sorted(set(bench.n_listing_pages) - {entry["name"] for entry in entries})
+    if missing:
+        raise ValueError(f"{SOURCES_FILE} has no source for the sites {missing}")
+    path.write_text(yaml.safe_dump({"sources": entries}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
