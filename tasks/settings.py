@@ -59,12 +59,14 @@ STOP_AFTER_KNOWN_PAGES = int(_env("STOP_AFTER_KNOWN_PAGES", "1"))
 REVALIDATE_AFTER_HOURS = float(_env("REVALIDATE_AFTER_HOURS", str(24 * 7)))
 
 # --- pipeline --------------------------------------------------------------
-BATCH_SIZE = int(_env("BATCH_SIZE", "100"))  # pages per fetch/extract/load task
+BATCH_SIZE = int(_env("BATCH_SIZE", "50"))  # pages per fetch/extract/load task
 RUN_LOCK_TIMEOUT = float(_env("RUN_LOCK_TIMEOUT", "30"))  # seconds a second run waits, then exits
 WAREHOUSE_LOCK_TIMEOUT = float(_env("WAREHOUSE_LOCK_TIMEOUT", "60"))  # seconds of retrying a locked DuckDB file
 # DuckDB memory of the nightly writer (DuckDB size syntax); it spills to disk beyond it.
 # DuckDB's own default is 80% of RAM, which it would fill with cache on a big load; a
-# nightly run keeps to ~400 MB in all (BENCHMARKS.md), and loads barely slow down.
-WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "96MB")
-# A page too big for that budget (a 10 MB paragraph) is loaded alone under this one.
+# nightly run peaks near 480 MB at 10,000 pages (BENCHMARKS.md). DuckDB's checkpoint
+# threshold stays at its default: a larger one keeps more un-checkpointed data in memory,
+# and at 256MB a 64MB writer ran out of memory during a rollback (a fatal DuckDB error).
+WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "64MB")
+# A batch too big for that budget (a 10 MB paragraph) is loaded alone under this one.
 WAREHOUSE_MEMORY_LIMIT_LARGE = _env("WAREHOUSE_MEMORY_LIMIT_LARGE", "1GB")

@@ -101,32 +101,41 @@ def extract_load_batch(con: duckdb.DuckDBPyConnection, archive: RawArchive, run_
 
 
 def load_isolating(con: duckdb.DuckDBPyConnection, run_id: str, pages: list[PageRecord],
-                   observed_at: datetime) -> list[LoadOutcome]:  # fmt: skip
+                   observed_at: datetime, *, roomier: bool = False) -> list[LoadOutcome]:  # fmt: skip
     """load_pages, except that one odd page never fails the run (nor every later run, since
-    it would stay unloaded in the archive): a batch the warehouse refuses is bisected until
-    the page is alone; a page too big for the writer's memory budget is loaded alone with a
-    larger one; a page the warehouse still refuses is quarantined as a `load_error` reject.
-    Lock, disk and I/O errors propagate."""
+    it would stay unloaded in the archive). A batch too big for the writer's memory budget
+    is retried under WAREHOUSE_MEMORY_LIMIT_LARGE; a batch the warehouse still refuses is
+    bisected until the page is alone, and that page is quarantined as a `load_error`
+    reject. Lock, disk and I/O errors propagate."""
     try:
         return load_pages(con, run_id, pages, observed_at)
     except _REFUSALS as exc:  # load_pages rolled the batch back
-        if len(pages) > 1:
-            half = len(pages) // 2
-            return (load_isolating(con, run_id, pages[:half], observed_at)
-                    + load_isolating(con, run_id, pages[half:], observed_at))
+        if isinstance(exc, duckdb.TransactionException) and not _out_of_memory(exc):
+            raise
         refusal = exc
-    if isinstance(refusal, duckdb.OutOfMemoryException):
+    if _out_of_memory(refusal) and not roomier:
+        log.warning("%d pages need more memory than the writer's budget; retried under %s "
+                    "(raise GOVETL_WAREHOUSE_MEMORY_LIMIT if this recurs): %s",
+                    len(pages), settings.WAREHOUSE_MEMORY_LIMIT_LARGE, str(refusal).splitlines()[0])  # fmt: skip
         with memory_limit(con, settings.WAREHOUSE_MEMORY_LIMIT_LARGE):
-            try:
-                return load_pages(con, run_id, pages, observed_at)
-            except _REFUSALS as exc:
-                refusal = exc
+            return load_isolating(con, run_id, pages, observed_at, roomier=True)
+    if len(pages) > 1:
+        half = len(pages) // 2
+        return (load_isolating(con, run_id, pages[:half], observed_at, roomier=roomier)
+                + load_isolating(con, run_id, pages[half:], observed_at, roomier=roomier))
     log.warning("the warehouse refused %s; quarantined as load_error: %s", pages[0].url, refusal)
     refused = replace(pages[0], extraction=None, reject_reason=f"load_error: {type(refusal).__name__}: {refusal}")
     return load_pages(con, run_id, [refused], observed_at)
 
 
-_REFUSALS = (duckdb.DataError, duckdb.IntegrityError, duckdb.OutOfMemoryException)
+# What the warehouse may refuse of a batch. A commit that runs out of memory surfaces as a
+# TransactionException ("Failed to commit: failed to pin block"); other transaction errors propagate.
+_REFUSALS = (duckdb.DataError, duckdb.IntegrityError, duckdb.OutOfMemoryException, duckdb.TransactionException)
+
+
+def _out_of_memory(exc: Exception) -> bool:
+    return isinstance(exc, duckdb.OutOfMemoryException) or (
+        isinstance(exc, duckdb.TransactionException) and "memory limit" in str(exc).lower())
 
 
 def batches(items: list, size: int = settings.BATCH_SIZE) -> list[list]:

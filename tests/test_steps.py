@@ -7,7 +7,7 @@ from warehouse.connect import connect, memory_limit
 from warehouse.testing import T0, make_page
 
 
-def test_a_page_too_big_for_the_memory_budget_loads_alone_under_a_larger_one(tmp_path):
+def test_a_batch_too_big_for_the_memory_budget_is_loaded_under_a_larger_one(tmp_path):
     con = connect(tmp_path / "w.duckdb")
     huge = "养老床位提高至1005元/月，" * 400_000  # ~13 MB of text in one paragraph
     pages = [make_page("N-1"), make_page("BIG-1", body=huge), make_page("N-2")]
@@ -20,7 +20,7 @@ def test_a_page_too_big_for_the_memory_budget_loads_alone_under_a_larger_one(tmp
     assert con.execute("select count(*) from rejects").fetchone() == (0,)
 
 
-def test_a_page_the_warehouse_cannot_hold_even_alone_is_quarantined_and_the_rest_load(tmp_path, monkeypatch):
+def test_a_page_the_warehouse_cannot_hold_under_any_budget_is_quarantined_and_the_rest_load(tmp_path, monkeypatch):
     monkeypatch.setattr("tasks.settings.WAREHOUSE_MEMORY_LIMIT_LARGE", "24MB")
     con = connect(tmp_path / "w.duckdb")
     huge = "养老床位提高至1005元/月，" * 400_000
@@ -31,3 +31,14 @@ def test_a_page_the_warehouse_cannot_hold_even_alone_is_quarantined_and_the_rest
     rejects = con.execute("select reason, detail from rejects").fetchall()
     assert len(rejects) == 1 and rejects[0][0] == "load_error" and "OutOfMemoryException" in rejects[0][1]
     assert [o.status for o in outcomes].count("new") == 2
+
+
+def test_a_budget_too_small_for_ordinary_batches_slows_loads_but_loses_nothing(tmp_path, caplog):
+    con = connect(tmp_path / "w.duckdb")
+    pages = [make_page(f"N-{i}") for i in range(40)]
+    with memory_limit(con, "8MB"):  # far below what any batch needs, in statements or at commit
+        outcomes = load_isolating(con, "run-1", pages, T0)
+    assert [o.status for o in outcomes] == ["new"] * 40
+    assert con.execute("select count(*) from reports").fetchone() == (40,)
+    assert con.execute("select count(*) from rejects").fetchone() == (0,)
+    assert "retried under" in caplog.text  # the operator is told to raise the budget

@@ -3,7 +3,7 @@
     python -m warehouse.bench --sections 20000 [--seeds ../shared/seeds]
 
 Sections are the paragraphs of the seed reports (real government prose), repeated with a
-varying suffix; reports of 40 sections are loaded in batches of 100 pages, as the flow does.
+varying suffix; reports of 40 sections are loaded in batches of BATCH_SIZE pages, as the flow does.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from tasks.records import Section
+from tasks import settings
 from tasks.settings import PROJECT_ROOT
 from warehouse.connect import connect
 from warehouse.load import load_pages
@@ -25,7 +26,7 @@ from warehouse.testing import T0, make_page
 log = logging.getLogger(__name__)
 
 QUERIES = ("养老床位", "城乡低保标准", "殡葬改革", "社会救助 资金", "婚姻登记", "残疾人两项补贴")
-SECTIONS_PER_REPORT, PAGES_PER_BATCH = 40, 100
+SECTIONS_PER_REPORT, PAGES_PER_BATCH = 40, settings.BATCH_SIZE
 
 
 def paragraphs(seeds: Path) -> list[str]:

@@ -91,7 +91,22 @@ def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
     try:
         yield
     finally:
-        con.execute(f"set memory_limit = '{previous}'")
+        _restore_memory_limit(con, previous)
+
+
+def _restore_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """Lower the limit again. DuckDB refuses while it holds more than that in memory; a
+    checkpoint writes out what it can, and failing that the larger limit stays (the run
+    goes on, using more memory) rather than failing the load that has just succeeded."""
+    for attempt in ("set", "checkpoint"):
+        try:
+            if attempt == "checkpoint":
+                con.execute("checkpoint")
+            con.execute(f"set memory_limit = '{limit}'")
+            return
+        except duckdb.OutOfMemoryException as exc:
+            refusal = exc
+    log.warning("the DuckDB memory limit stays raised, above %s: %s", limit, str(refusal).splitlines()[0])
 
 
 def snapshot_path(path: str | os.PathLike) -> Path:
