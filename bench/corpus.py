@@ -23,11 +23,10 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sample_site import Article, Corpus, Resource, SiteSpec, article_path, load_sample_sites, listing_path
-from sample_site.corpus import HOME_LATEST, newest_first, paginate
+from sample_site import Article, Corpus, Resource, SiteSpec, article_path, load_sample_sites
+from sample_site.corpus import add_listings, newest_first
 from sample_site.model import CHINA_TZ
-from sample_site.render import render_article, render_home, render_listing, render_portal, render_robots
-from sample_site.urls import jcms_page_href
+from sample_site.render import render_article, render_portal, render_robots
 
 DEFAULT_SEED = 20240601
 PER_PAGE = 20  # listing lines per page (the real columns show 15–20)
@@ -303,21 +302,6 @@ def build_bench_corpus(n: int, seed: int = DEFAULT_SEED, per_page: int = PER_PAG
         listings[site.key] = add_listings(corpus, site)
         raw += add_reports(corpus, site, seed_pool(seeds, site.charset), item_mark(origin), seed)
     return BenchCorpus(corpus, sites, sum(counts), listings, raw)
-
-
-def add_listings(corpus: Corpus, site: SiteSpec) -> int:
-    """Home page and every listing page of a site; returns the number of listing pages."""
-    articles = list(site.articles)
-    updated = articles[0].released
-    corpus[f"{site.prefix}/index.html"] = Resource(render_home(site, articles[:HOME_LATEST]),
-                                                   site.content_type, updated)  # fmt: skip
-    pages = paginate(articles, site.column.per_page)
-    for page_no, items in enumerate(pages, start=1):
-        body = render_listing(site, items, page_no, len(pages))
-        corpus[listing_path(site.column, page_no)] = Resource(body, site.content_type, updated)
-    if site.column.paging == "pageNum":  # jcms pagers link page 1 with its query too
-        corpus[jcms_page_href(site.column, 1)] = corpus[listing_path(site.column, 1)]
-    return len(pages)
 
 
 def add_reports(corpus: Corpus, site: SiteSpec, pool: SeedPool, mark: str, seed: int) -> int:

@@ -43,6 +43,14 @@ def build_corpus(sites: Sequence[SiteSpec]) -> Corpus:
 
 def add_site(corpus: Corpus, site: SiteSpec) -> None:
     """Home page, every listing page and every article of one site."""
+    add_listings(corpus, site)
+    for article in site.articles:
+        body = render_article(site, article)
+        corpus[article.path] = Resource(body, site.content_type, article.released)
+
+
+def add_listings(corpus: Corpus, site: SiteSpec) -> int:
+    """Home page and every listing page of a site, newest first; returns the number of listing pages."""
     articles = newest_first(site.articles)
     updated = articles[0].released  # a CMS republishes its listings with each new article
     corpus[f"{site.prefix}/index.html"] = Resource(
@@ -54,9 +62,7 @@ def add_site(corpus: Corpus, site: SiteSpec) -> None:
         corpus[listing_path(site.column, page_no)] = Resource(body, site.content_type, updated)
     if site.column.paging == "pageNum":  # jcms pagers link page 1 with its query too
         corpus[jcms_page_href(site.column, 1)] = corpus[listing_path(site.column, 1)]
-    for article in articles:
-        body = render_article(site, article)
-        corpus[article.path] = Resource(body, site.content_type, article.released)
+    return len(pages)
 
 
 def newest_first(articles: Sequence[Article]) -> list[Article]:
