@@ -41,7 +41,12 @@ def serve(host: str, port: int) -> int:
     # Ctrl-C, and kill/CI's SIGTERM, stop cleanly even if the parent shell ignored SIGINT (a & job).
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
-    with SampleSiteServer(build_sample_corpus(), host=host, port=port) as server:
+    try:
+        site = SampleSiteServer(build_sample_corpus(), host=host, port=port)  # binds the port
+    except OSError as exc:  # the port is taken: say so in one line (make demo then picks another)
+        sys.stderr.write(f"sample site: cannot listen on {host}:{port}: {exc.strerror or exc}\n")
+        return 1
+    with site as server:
         # The bound address on stdout (logs go to stderr), for scripts that start us on port 0.
         sys.stdout.write(server.base_url + "\n")
         sys.stdout.flush()
