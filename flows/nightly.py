@@ -22,7 +22,7 @@ from flows.stages import crawl, load_archived
 from tasks import settings
 from tasks.archive import RawArchive
 from tasks.runlock import run_lock
-from tasks.sources import load_sources
+from tasks.sources import read_sources, select_sources
 
 
 @flow(name="nightly-etl", task_runner=ThreadPoolTaskRunner(max_workers=settings.FETCH_WORKERS))
@@ -37,11 +37,12 @@ def nightly(
     summary = new_summary()
     parameters = {"sources_file": sources_file, "warehouse_path": warehouse_path, "only": only,
                   "revalidate_after_hours": revalidate_after_hours, "flow_run_id": current_flow_run_id()}  # fmt: skip
-    all_sources = {s.name: s for s in load_sources(sources_file)}
-    sources = load_sources(sources_file, only=only)
+    configured = read_sources(sources_file)
+    sources = select_sources(configured, only, where=sources_file)
     with reported_run(summary), run_lock(warehouse_path), RawArchive(archive_path(archive_dir, warehouse_path)) as archive:
         crawl(sources, archive, summary, revalidate_after_hours, batch_size)
-        load_archived(archive.unloaded(), archive, warehouse_path, all_sources, summary, batch_size, parameters)
+        load_archived(archive.unloaded(), archive, warehouse_path, {s.name: s for s in configured}, summary,
+                      batch_size, parameters)  # fmt: skip
     return summary.rows()
 
 

@@ -20,7 +20,7 @@ from flows.stages import load_archived
 from tasks import settings
 from tasks.archive import RawArchive
 from tasks.runlock import run_lock
-from tasks.sources import load_sources
+from tasks.sources import read_sources
 
 
 @flow(name="reprocess-archive")
@@ -34,7 +34,7 @@ def reprocess(
     summary = new_summary()
     parameters = {"mode": "reprocess", "warehouse_path": warehouse_path, "only": only,
                   "flow_run_id": current_flow_run_id()}  # fmt: skip
-    sources = {s.name: s for s in load_sources(sources_file)}
+    sources = {s.name: s for s in read_sources(sources_file)}  # disabled ones too: their pages are archived
     with reported_run(summary), run_lock(warehouse_path), RawArchive(archive_path(archive_dir, warehouse_path)) as archive:
         fetches = [f for f in archive.latest_fetched() if not only or f.source in only]
         load_archived(fetches, archive, warehouse_path, sources, summary, batch_size, parameters)

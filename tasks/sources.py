@@ -45,6 +45,12 @@ def expand_env(text: str, env: dict[str, str] | None = None) -> str:
 
 def load_sources(path: str | Path, only: list[str] | None = None) -> list[Source]:
     """Parse, expand and validate the file; return the enabled sources (or those named in `only`)."""
+    return select_sources(read_sources(path), only, where=str(path))
+
+
+def read_sources(path: str | Path) -> list[Source]:
+    """Every source the file configures, disabled ones included: archived pages of a source
+    switched off since still need its region and selectors when they are loaded."""
     raw = yaml.safe_load(expand_env(Path(path).read_text(encoding="utf-8"))) or {}
     entries = raw.get("sources") if isinstance(raw, dict) else None
     if not isinstance(entries, list) or not entries:
@@ -54,10 +60,16 @@ def load_sources(path: str | Path, only: list[str] | None = None) -> list[Source
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise SourceConfigError(f"{path}: duplicate source names {duplicates}")
+    return sources
+
+
+def select_sources(sources: list[Source], only: list[str] | None = None, where: str = "sources") -> list[Source]:
+    """The sources named in `only` (enabled or not), else the enabled ones."""
     if only:
+        names = [s.name for s in sources]
         unknown = sorted(set(only) - set(names))
         if unknown:
-            raise SourceConfigError(f"{path}: no source named {unknown}; known: {names}")
+            raise SourceConfigError(f"{where}: no source named {unknown}; known: {names}")
         return [s for s in sources if s.name in only]
     return [s for s in sources if s.enabled]
 

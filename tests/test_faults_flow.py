@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 import flows.nightly
+import flows.reprocess
 import flows.runner
 import tasks.extract
 import tasks.steps
@@ -605,3 +606,18 @@ def test_hostile_content_is_stored_verbatim_as_data(h, server):
     assert any(LONG_PARAGRAPH in t for t in section_texts) and any(HOSTILE_PARAGRAPH in t for t in section_texts)
     assert h.scalar("select count(*) from reports") == 2  # the table is there, nothing was executed
     assert_whole(h, {index_no("/a", 1): {site.url("0001.html")}, HOSTILE_INDEX_NO: {site.url("hostile.html")}})
+
+
+# --- a source switched off in sources.yaml -----------------------------------------------
+def test_a_switched_off_source_keeps_its_region_when_run_by_name_and_when_reprocessed(h, server, monkeypatch):
+    site = good_site(server, "/a", 2)
+    h.write_sources(site.source("a", enabled=False))
+
+    assert h.run().sources == {}  # off: not crawled
+    h.run(only=["a"])  # named: crawled, and loaded with its own configuration
+    assert h.query("select distinct source, region from reports") == [("a", "a县")]
+
+    monkeypatch.setattr(tasks.extract, "EXTRACTOR_VERSION", "99.0.0")  # rules changed: every report is rewritten
+    flows.reprocess.reprocess(sources_file=str(h.sources_file), warehouse_path=str(h.warehouse))
+    assert h.query("select distinct source, region, extractor_version from reports") == [("a", "a县", "99.0.0")]
+    assert_whole(h, {index_no("/a", n): {site.url(f"{n:04d}.html")} for n in (1, 2)})
