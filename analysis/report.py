@@ -40,7 +40,7 @@ from matplotlib.ticker import FuncFormatter
 
 from analysis.fonts import find_cjk_font
 from tasks import settings
-from warehouse.connect import snapshot_path
+from warehouse.connect import open_for_reading
 
 log = logging.getLogger(__name__)
 
@@ -127,15 +127,6 @@ def _latin_only(text: str) -> str:
 
 
 # --- queries -----------------------------------------------------------------------------
-def open_for_reading(warehouse: Path) -> tuple[duckdb.DuckDBPyConnection, Path]:
-    """The analysts' snapshot when there is one, else the warehouse itself; read-only."""
-    snapshot = snapshot_path(warehouse)
-    path = snapshot if snapshot.exists() else warehouse
-    if not path.exists():
-        raise FileNotFoundError(f"no warehouse at {warehouse} (nor a snapshot at {snapshot})")
-    return duckdb.connect(str(path), read_only=True), path
-
-
 def read_values(con: duckdb.DuckDBPyConnection, indicators: Sequence[str]) -> pd.DataFrame:
     """Every stated value of these indicators, with its provenance (indicator_series)."""
     return con.execute("""

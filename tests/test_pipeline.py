@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import duckdb
 import pytest
 
 from evaluation.gold import gold_available, load_gold
+from evaluation.score import norm
 from flows.nightly import nightly
 from sample_site import Resource
 from sample_site.content import load_sample_sites
@@ -21,10 +20,6 @@ pytestmark = pytest.mark.slow
 
 GOLD_FIELDS = ("index_no", "title", "publisher", "publish_date", "written_date", "doc_number", "topic",
                "category", "disclosure_mode", "disclosure_scope", "summary_year", "plan_year", "region")  # fmt: skip
-
-
-def _norm(value: object) -> str | None:
-    return None if value is None else re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value)))
 
 
 def _run(sources: Path, warehouse: Path, **overrides) -> dict[str, dict]:
@@ -59,9 +54,9 @@ def test_every_seed_report_lands_with_its_gold_metadata(first_run):
             assert row is not None, f"{doc} missing from the warehouse"
             got = dict(zip(GOLD_FIELDS, row))
             for field in GOLD_FIELDS:
-                assert _norm(got[field]) == _norm(expected[field]), (doc, field, got[field], expected[field])
-            body = _norm(row[-1])
-            assert _norm(expected["body_starts"]) in body[:200] and _norm(expected["body_ends"]) in body[-200:]
+                assert norm(got[field]) == norm(expected[field]), (doc, field, got[field], expected[field])
+            body = norm(row[-1])
+            assert norm(expected["body_starts"]) in body[:200] and norm(expected["body_ends"]) in body[-200:]
             assert not [m for m in gold.chrome_markers if m in row[-1]]
 
 

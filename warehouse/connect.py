@@ -98,15 +98,26 @@ def _restore_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
     """Lower the limit again. DuckDB refuses while it holds more than that in memory; a
     checkpoint writes out what it can, and failing that the larger limit stays (the run
     goes on, using more memory) rather than failing the load that has just succeeded."""
-    for attempt in ("set", "checkpoint"):
+    lower = f"set memory_limit = '{limit}'"
+    try:
+        con.execute(lower)
+    except duckdb.OutOfMemoryException:
         try:
-            if attempt == "checkpoint":
-                con.execute("checkpoint")
-            con.execute(f"set memory_limit = '{limit}'")
-            return
+            con.execute("checkpoint")
+            con.execute(lower)
         except duckdb.OutOfMemoryException as exc:
-            refusal = exc
-    log.warning("the DuckDB memory limit stays raised, above %s: %s", limit, str(refusal).splitlines()[0])
+            log.warning("the DuckDB memory limit stays raised, above %s: %s", limit, str(exc).splitlines()[0])
+
+
+def open_for_reading(path: str | os.PathLike) -> tuple[duckdb.DuckDBPyConnection, Path]:
+    """A read-only connection to the analysts' snapshot when there is one, else to the
+    warehouse itself; and which file it opened."""
+    path = Path(path)
+    snapshot = snapshot_path(path)
+    chosen = snapshot if snapshot.exists() else path
+    if not chosen.exists():
+        raise FileNotFoundError(f"no warehouse at {path} (nor a snapshot at {snapshot})")
+    return duckdb.connect(str(chosen), read_only=True), chosen
 
 
 def snapshot_path(path: str | os.PathLike) -> Path:

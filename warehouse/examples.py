@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-import duckdb
 
 from tasks import settings
-from warehouse.connect import snapshot_path
+from warehouse.connect import open_for_reading
 
 EXAMPLES: dict[str, tuple[str, str]] = {
     "dibao_standard_by_region": (
@@ -41,18 +38,13 @@ EXAMPLES: dict[str, tuple[str, str]] = {
 }
 
 
-def open_for_reading(path: Path) -> duckdb.DuckDBPyConnection:
-    """The analysts' snapshot when there is one, else the warehouse itself, read-only."""
-    snapshot = snapshot_path(path)
-    return duckdb.connect(str(snapshot if snapshot.exists() else path), read_only=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m warehouse.examples", description=__doc__.split("\n\n")[0])
     parser.add_argument("--warehouse", default=str(settings.WAREHOUSE_PATH))
     parser.add_argument("--only", action="append", choices=sorted(EXAMPLES), help="show only this example")
     args = parser.parse_args(argv)
-    with open_for_reading(Path(args.warehouse)) as con:
+    con, _ = open_for_reading(args.warehouse)
+    with con:
         for name in args.only or EXAMPLES:
             question, sql = EXAMPLES[name]
             print(f"\n-- {question}\n{' '.join(sql.split())}")
