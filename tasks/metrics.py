@@ -17,8 +17,8 @@ from functools import lru_cache
 
 from tasks.outline import Outline
 from tasks.records import Metric, Section
-from tasks.subjects import assign_indicator, clause_head, find_subject
-from tasks.text import CN_NUMERAL_CHARS, parse_chinese_numeral, sentence_spans
+from tasks.subjects import clause_start, find_subject, indicator_of
+from tasks.text import CN_NUMERAL_CHARS, parse_chinese_numeral
 from tasks.vocab import metric_rules, units
 
 
@@ -152,9 +152,10 @@ def resolve_sentence(sentence: str, quantities: list[Quantity]) -> list[Quantity
         _mark_changes(sentence, quantities)
         _share_list_units(sentence, quantities)
     _money_from_bare_multiplier(sentence, quantities)
-    for q in quantities:
+    kept = [q for q in quantities if q.unit is not None]
+    for q in kept:  # bare numbers are dropped: no need to qualify them
         _apply_qualifiers(sentence, q)
-    return [q for q in quantities if q.unit is not None]
+    return kept
 
 
 def _between(sentence: str, left: Quantity, right: Quantity) -> str:
@@ -180,18 +181,22 @@ def _merge_unit_ranges(sentence: str, quantities: list[Quantity]) -> list[Quanti
 
 
 def _opened_by_change(sentence: str, q: Quantity) -> bool:
-    head = sentence[max(0, q.start - 6):q.start]
-    return any(opener in head for opener in metric_rules()["change_openers"])
+    return _change_openers().search(sentence, max(0, q.start - 6), q.start) is not None
+
+
+@lru_cache(maxsize=1)
+def _change_openers() -> re.Pattern[str]:
+    return re.compile(_alternation(metric_rules()["change_openers"]))
 
 
 def _mark_changes(sentence: str, quantities: list[Quantity]) -> None:
     """由X提高至Y / 从X调整为Y: X previous, Y current; a bare X takes Y's unit."""
-    connectors = metric_rules()["change_connectors"]
+    connectors = tuple(metric_rules()["change_connectors"])
     for left, right in zip(quantities, quantities[1:]):
-        gap = _between(sentence, left, right)
-        if right.unit is None or len(gap) > 8 or not _opened_by_change(sentence, left):
+        if right.unit is None or not _opened_by_change(sentence, left):
             continue
-        if not any(gap.endswith(c) for c in connectors):
+        gap = _between(sentence, left, right)
+        if len(gap) > 8 or not gap.endswith(connectors):
             continue
         if left.unit is None:
             _copy_unit(left, right)
@@ -236,43 +241,77 @@ def _money_from_bare_multiplier(sentence: str, quantities: list[Quantity]) -> No
 
 
 def _apply_qualifiers(sentence: str, q: Quantity) -> None:
-    (pre, pre_of), (post, post_of) = _qualifier_patterns()
-    found = pre.search(sentence[max(0, q.start - 8):q.start].rstrip())
+    (pre, pre_of, pre_ends), (post, post_of, post_starts) = _qualifier_patterns()
+    before = sentence[max(0, q.start - 8):q.start].rstrip()
+    # a qualifier word ends right before the number: its last character must be there
+    found = pre.search(before) if before and before[-1] in pre_ends else None
     q.qualifier = "over" if q.approx else (pre_of[found.group()] if found else None)
-    found = post.match(sentence[q.end:q.end + 6].lstrip())
+    after = sentence[q.end:q.end + 6].lstrip()
+    found = post.match(after) if after and after[0] in post_starts else None
     if found:
         q.qualifier = post_of[found.group()]
 
 
 @lru_cache(maxsize=1)
-def _qualifier_patterns() -> tuple[tuple[re.Pattern[str], dict[str, str]], ...]:
-    """One pattern per side of the number, and word → qualifier. Before the number the
-    longest word ending there wins (不超过 is le, not the 超过 inside it)."""
+def _qualifier_patterns() -> tuple[tuple[re.Pattern[str], dict[str, str], frozenset[str]], ...]:
+    """One pattern per side of the number, word → qualifier, and the characters a word of
+    that side can touch the number with. Before the number the longest word ending there
+    wins (不超过 is le, not the 超过 inside it)."""
     rules = metric_rules()
     sides = []
-    for groups, anchor in ((rules["pre_qualifiers"], "$"), (rules["post_qualifiers"], "")):
+    for groups, anchor, edge in ((rules["pre_qualifiers"], "$", -1), (rules["post_qualifiers"], "", 0)):
         qualifier_of = {word: qualifier for qualifier, words in groups.items() for word in words}
-        sides.append((re.compile(f"(?:{_alternation(list(qualifier_of))}){anchor}"), qualifier_of))
+        sides.append((re.compile(f"(?:{_alternation(list(qualifier_of))}){anchor}"), qualifier_of,
+                      frozenset(word[edge] for word in qualifier_of if word)))
     return tuple(sides)
 
 
 # --- units ----------------------------------------------------------------------------
 def normalise_unit(sentence: str, q: Quantity) -> tuple[str, str | None]:
     """(unit_norm, counter) for a quantity, given the sentence it stands in."""
-    unit_norm, counter = units()[q.unit]
+    return _normalise_unit(sentence, q, clause_start(sentence, q.start))
+
+
+@lru_cache(maxsize=1)
+def _unit_rules() -> dict:
+    """units.csv and the period/rate words, compiled: one search says whether any word of a
+    group is in the clause (most clauses have none), then the groups are tried in order."""
     rules = metric_rules()
+
+    def groups(table: dict[str, list[str]]) -> tuple[re.Pattern[str], list[tuple[str, re.Pattern[str]]]]:
+        words = [w for prefixes in table.values() for w in prefixes]
+        ordered = [(norm, re.compile(_alternation(prefixes))) for norm, prefixes in table.items() if prefixes]
+        return re.compile(_alternation(words) if words else "(?!)"), ordered
+
+    return {
+        "units": units(),
+        "bed_cues": tuple(rules["bed_cues"]),
+        "periods": groups(rules["period_prefixes"]),
+        "rates": {unit_norm: groups(table) for unit_norm, table in rules["rate_completions"].items()},
+    }
+
+
+def _first_group(head: str, compiled: tuple[re.Pattern[str], list[tuple[str, re.Pattern[str]]]]) -> str | None:
+    any_word, ordered = compiled
+    if any_word.search(head) is None:
+        return None
+    return next((norm for norm, pattern in ordered if pattern.search(head)), None)
+
+
+def _normalise_unit(sentence: str, q: Quantity, clause_from: int) -> tuple[str, str | None]:
+    rules = _unit_rules()
+    unit_norm, counter = rules["units"][q.unit]
     if unit_norm == "bed" and q.unit == "张" and not any(c in sentence for c in rules["bed_cues"]):
         return "item", "张"
     if unit_norm == "yuan" and q.unit == "元":
-        head = clause_head(sentence, q.start)
-        for norm, prefixes in rules["period_prefixes"].items():
-            if any(p in head for p in prefixes):
-                return norm, None
-    if unit_norm in rules["rate_completions"]:  # 每月150元/人, 每人1200元/月: half the rate is before
-        head = clause_head(sentence, q.start)
-        for norm, prefixes in rules["rate_completions"][unit_norm].items():
-            if any(p in head for p in prefixes):
-                return norm, None
+        norm = _first_group(sentence[clause_from:q.start], rules["periods"])
+        if norm:
+            return norm, None
+    rates = rules["rates"].get(unit_norm)
+    if rates is not None:  # 每月150元/人, 每人1200元/月: half the rate is before
+        norm = _first_group(sentence[clause_from:q.start], rates)
+        if norm:
+            return norm, None
     if unit_norm == "item" and q.multiplier != 1.0:
         counter = q.unit_written.replace("余", "").replace("多", "") or counter
     return unit_norm, counter
@@ -283,9 +322,11 @@ def max_metrics_per_page() -> int:
     return int(metric_rules()["max_metrics_per_page"])
 
 
-def extract_metrics(outline: Outline, index_no: str | None = None) -> list[Metric]:
+def extract_metrics(outline: Outline, index_no: str | None = None,
+                    sentences: list[tuple[int, int]] | None = None) -> list[Metric]:  # fmt: skip
     """Every quantity of the body, in document order, placed in the section that holds it.
 
+    `sentences` are iter_sentences(outline.folded_text), when the caller has them already.
     At most max_metrics_per_page (a report has hundreds; more is a broken page, and
     reading all of it would only cost time): the caller warns when the cap is reached.
     """
@@ -294,7 +335,7 @@ def extract_metrics(outline: Outline, index_no: str | None = None) -> list[Metri
     metrics: list[Metric] = []
     cap = max_metrics_per_page()
     cn_count = _patterns()["cn_count"]
-    for start, end in iter_sentences(folded_body):
+    for start, end in iter_sentences(folded_body) if sentences is None else sentences:
         folded = folded_body[start:end]
         if not _DIGIT.search(folded) and not cn_count.search(folded):
             continue  # half the sentences hold no number at all
@@ -312,18 +353,28 @@ def extract_metrics(outline: Outline, index_no: str | None = None) -> list[Metri
     return metrics
 
 
-def iter_sentences(body_text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) offsets of every sentence of every paragraph of `body_text`.
+# A sentence: a run of anything but a line break or a terminator, then its terminators and
+# closing quotes; or terminators alone (after a closing quote).
+_SENTENCE = re.compile(r"[^\n。！？!?]+(?:[。！？!?]+[”’」』）)]*)?|[。！？!?]+[”’」』）)]*")
+
+
+def iter_sentences(body_text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of every sentence of every paragraph of `body_text`
+    (as tasks.text.sentence_spans cuts each paragraph, blank sentences left out).
 
     A "sentence" longer than max_sentence_chars (a page without 。, a runaway paragraph)
     is cut at clause marks, so every rule that looks around a number stays local and cheap.
     """
-    position, limit = 0, int(metric_rules()["max_sentence_chars"])
-    for paragraph in body_text.split("\n"):
-        for start, end in sentence_spans(paragraph):
-            for cut_start, cut_end in bounded_spans(paragraph, start, end, limit):
-                yield position + cut_start, position + cut_end
-        position += len(paragraph) + 1
+    limit = int(metric_rules()["max_sentence_chars"])
+    spans: list[tuple[int, int]] = []
+    for match in _SENTENCE.finditer(body_text):
+        start, end = match.span()
+        if end - start > limit:
+            if body_text[start:end].strip():
+                spans.extend(bounded_spans(body_text, start, end, limit))
+        elif not body_text[start:end].isspace():
+            spans.append((start, end))
+    return spans
 
 
 _CLAUSE_MARKS = re.compile(r"[,，;；、]")
@@ -354,36 +405,41 @@ class Sentence:
 def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal: int = 0,
                         quantities: list[Quantity] | None = None) -> list[Metric]:  # fmt: skip
     """The metrics of one sentence (`quantities`: its resolved quantities, if already found)."""
-    folded = sentence.folded
+    folded, original = sentence.folded, sentence.original
     if quantities is None:
         quantities = resolve_sentence(folded, scan_quantities(folded))
     metrics: list[Metric] = []
     previous_subject: str | None = None
     previous_end = 0
-    stripped = sentence.original.strip()
+    stripped = original.strip()
+    years = _year_mentions(folded) if "年" in folded else []
     for q in quantities:
-        unit_norm, counter = normalise_unit(folded, q)
-        subject = find_subject(folded, q.start, q.end, previous_end, previous_subject)
+        start = q.start
+        clause_from = clause_start(folded, start)  # shared by the unit and the subject rules
+        unit_norm, counter = _normalise_unit(folded, q, clause_from)
+        subject = find_subject(folded, start, q.end, previous_end, previous_subject, clause_from)
         previous_subject, previous_end = subject or previous_subject, q.end
-        section = sentence.section_of(q.start)
+        section = sentence.section_of(start)
+        high = q.value_high
         metrics.append(
             Metric(
                 index_no=index_no,
                 section_id=section.section_id if section else None,
                 ordinal=ordinal + len(metrics),
                 value=q.value,
-                value_high=q.value_high,
+                value_high=high,
                 unit=q.unit_written or q.unit or "",
-                value_norm=_norm(q.value * q.multiplier),
-                value_high_norm=None if q.value_high is None else _norm(q.value_high * q.multiplier),
+                value_norm=round(q.value * q.multiplier, 6),
+                value_high_norm=None if high is None else round(high * q.multiplier, 6),
                 unit_norm=unit_norm,
                 qualifier=q.qualifier,
                 role=q.role,
                 counter=counter,
                 subject=subject,
-                indicator=assign_indicator(subject, folded[: q.start], unit_norm),
-                year=year_of(folded, q.start, section.year if section else None),
-                text=sentence.original[q.start : q.end].strip(),
+                # no subject: the text just before the number, which is broader and so less reliable
+                indicator=indicator_of(subject if subject else folded[max(0, start - 30):start], unit_norm),
+                year=_year_before(years, start, section.year if section else None),
+                text=original[start : q.end].strip(),
                 sentence=stripped,
             )
         )
@@ -399,14 +455,33 @@ def year_of(sentence: str, position: int, default: int | None) -> int | None:
 
     Years inside 《》 titles, spans (2021-2035年) and baselines (在2019年基础上) do not count.
     """
+    return _year_before(_year_mentions(sentence) if "年" in sentence[:position] else [], position, default)
+
+
+def _year_mentions(sentence: str) -> list[tuple[int, bool, int]]:
+    """(end, digit follows, year) of every 20XX年 of a sentence that may set a year, read once
+    per sentence. A mention right before a digit (2023年5月) counts only for a number that
+    starts right after it, since the rule reads the sentence up to each number."""
+    mentions = []
+    for match in _YEAR_MENTION.finditer(sentence):
+        before, end = sentence[:match.start()], match.end()
+        if before.count("《") > before.count("》") or _SPAN_OPEN.search(before):
+            continue
+        if sentence[end:end + 1] in "-—~" or sentence[end:end + 4].startswith("基础"):
+            continue
+        mentions.append((end, _DIGIT.match(sentence, end) is not None, int(match.group(1))))
+    return mentions
+
+
+def _year_before(mentions: list[tuple[int, bool, int]], position: int, default: int | None) -> int | None:
     best = default
-    if "年" not in sentence[:position]:
-        return best
-    for match in _patterns()["year"].finditer(sentence, 0, position):
-        before, after = sentence[:match.start()], sentence[match.end():match.end() + 4]
-        if before.count("《") > before.count("》") or re.search(r"[-—~至]\s*$", before):
-            continue
-        if sentence[match.end():match.end() + 1] in "-—~" or after.startswith("基础"):
-            continue
-        best = int(match.group(1))
+    for end, digit_follows, year in mentions:
+        if end > position:
+            break
+        if end == position or not digit_follows:
+            best = year
     return best
+
+
+_YEAR_MENTION = re.compile(r"(?<![\d.])((?:19|20)\d{2})年")  # the "year" pattern, read to the end of the sentence
+_SPAN_OPEN = re.compile(r"[-—~至]\s*$")

@@ -29,25 +29,37 @@ def _rules() -> dict:
         "trailing": re.compile("(?:" + "|".join(map(re.escape, sorted(rules["strip_trailing"], key=len, reverse=True))) + ")$"),
         "verbs": set(rules["bare_verbs"]),
         "head_stop": re.compile(r"(实现|与|和|在|对|按|将|已|被|经|通过|根据|实行|达到|提高|调整|挂钩)"),
+        # the last delimiter or closing parenthesis before a position, found in one C-level
+        # backtrack (re.match with endpos) instead of a Python loop over characters
+        "last_stop": re.compile(".*[" + "".join(map(re.escape, set(rules["clause_delimiters"]) | set(")）"))) + "]",
+                                re.DOTALL),
     }
 
 
-@lru_cache(maxsize=4096)  # asked several times per quantity (subject, period words, rates)
 def clause_head(sentence: str, position: int) -> str:
     """The text from the start of the clause holding `position` up to it."""
-    delimiters = _rules()["delimiters"]
-    start = position
-    while start > 0:
-        char = sentence[start - 1]
+    return sentence[clause_start(sentence, position):position]
+
+
+def clause_start(sentence: str, position: int) -> int:
+    """Where the clause holding `position` starts: after the nearest delimiter before it,
+    passing over short parentheticals and thousands commas."""
+    rules = _rules()
+    last_stop, delimiters = rules["last_stop"], rules["delimiters"]
+    while True:
+        found = last_stop.match(sentence, 0, position)
+        if found is None:
+            return 0
+        index = found.end() - 1
+        char = sentence[index]
         if char in ")）":
-            opening = _short_parenthetical(sentence, start - 1)
+            opening = _short_parenthetical(sentence, index)
             if opening is not None:  # 村(居)委会, 工作站(点): part of the phrase
-                start = opening
+                position = opening
                 continue
-        if char in delimiters and not _thousands_comma(sentence, start - 1):
-            break
-        start -= 1
-    return sentence[start:position]
+        if char in delimiters and not _thousands_comma(sentence, index):
+            return index + 1
+        position = index
 
 
 def _short_parenthetical(sentence: str, closing: int) -> int | None:
@@ -78,23 +90,40 @@ def clean_phrase(phrase: str) -> str:
 
 
 def find_subject(
-    sentence: str, start: int, end: int, previous_end: int = 0, previous_subject: str | None = None
+    sentence: str, start: int, end: int, previous_end: int = 0, previous_subject: str | None = None,
+    clause_from: int | None = None,
 ) -> str | None:
-    """The subject of the quantity at sentence[start:end]."""
-    head = clause_head(sentence, start)
-    if len(head) > start - previous_end:  # the previous quantity sits in this clause
-        head = sentence[previous_end:start]
-    subject = clean_phrase(head)
-    if len(_CJK.findall(subject)) == 1:  # 惠及 → 惠: a verb of its own; only what follows can say more
+    """The subject of the quantity at sentence[start:end] (`clause_from`: clause_start(sentence,
+    start), when the caller has it already)."""
+    if clause_from is None:
+        clause_from = clause_start(sentence, start)
+    # the clause up to the number, or from the previous quantity when it sits in this clause
+    subject, kind = _head_subject(sentence[max(clause_from, previous_end):start])
+    if kind == _ONE_CJK:  # 惠及 → 惠: a verb of its own; only what follows can say more
         subject = _phrase_after(sentence, end)
-    elif not _CJK.search(subject) or subject in _rules()["verbs"]:
-        clause_start = start - len(clause_head(sentence, start))
-        gap_has_text = _CJK.search(sentence[previous_end:clause_start]) is not None
+    elif kind == _NO_NOUN:
+        gap_has_text = previous_end < clause_from and _CJK.search(sentence, previous_end, clause_from) is not None
         inherited = previous_subject if previous_subject and not gap_has_text else None
-        subject = _phrase_after(sentence, end) or inherited or _previous_clause_head(sentence, start)
-    if subject and len(subject) > _rules()["max_length"]:
-        subject = subject[-_rules()["max_length"]:]
+        subject = _phrase_after(sentence, end) or inherited or _previous_clause_head(sentence, clause_from)
+    max_length = _rules()["max_length"]
+    if subject and len(subject) > max_length:
+        subject = subject[-max_length:]
     return subject or None
+
+
+_PHRASE, _ONE_CJK, _NO_NOUN = 0, 1, 2
+
+
+@lru_cache(maxsize=8192)  # phrases recur across sentences and pages (总投资, 新增床位)
+def _head_subject(head: str) -> tuple[str, int]:
+    """The cleaned phrase before a number, and what it is: a phrase, a single CJK character
+    (a verb of its own), or no noun at all (nothing CJK, or only a bare verb)."""
+    subject = clean_phrase(head)
+    if len(_CJK.findall(subject)) == 1:
+        return subject, _ONE_CJK
+    if not _CJK.search(subject) or subject in _rules()["verbs"]:
+        return subject, _NO_NOUN
+    return subject, _PHRASE
 
 
 def _phrase_after(sentence: str, end: int) -> str | None:
@@ -106,9 +135,9 @@ def _phrase_after(sentence: str, end: int) -> str | None:
     return phrase if len(_CJK.findall(phrase)) >= 2 and not phrase.startswith(("的", "是")) else None
 
 
-def _previous_clause_head(sentence: str, start: int) -> str | None:
-    """最低生活保障标准实现与宁波"并轨"，提升至1005元/月 → 最低生活保障标准."""
-    head_start = start - len(clause_head(sentence, start))
+def _previous_clause_head(sentence: str, head_start: int) -> str | None:
+    """最低生活保障标准实现与宁波"并轨"，提升至1005元/月 → 最低生活保障标准 (`head_start`: where
+    the number's own clause starts)."""
     if head_start <= 1:
         return None
     previous = clause_head(sentence, head_start - 1)
