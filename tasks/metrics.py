@@ -9,6 +9,7 @@ Units, qualifiers and every word list live in config/ (units.csv, metric_rules.y
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -89,10 +90,30 @@ _DIGIT = re.compile(r"\d")
 def scan_quantities(sentence: str) -> list[Quantity]:
     """All numeric quantities of a folded sentence, bare numbers included (for lists/pairs)."""
     patterns = _patterns()
-    found = []
+    found: list[Quantity] = []
     if _DIGIT.search(sentence):
         multipliers = _multipliers()
-        found = [q for m in patterns["quantity"].finditer(sentence) if (q := _quantity(sentence, m, multipliers))]
+        for match in patterns["quantity"].finditer(sentence):  # one pass, no call per number
+            number, num2, a1, mult_char, a2, unit = match.group("num", "num2", "a1", "mult", "a2", "unit")
+            if "," in number:
+                if not _THOUSANDS.fullmatch(number):
+                    continue
+                value = float(number.replace(",", ""))
+            else:
+                value = float(number)
+            start, end = match.span()
+            if unit is None:
+                if mult_char is None:
+                    if num2 is not None:
+                        continue  # 2021-2035, 1-12: a span of years or months, not a quantity
+                    end, written = match.end("num"), ""
+                else:
+                    end = match.end("mult")  # a bare 万/亿, kept for money detection
+                    written = sentence[match.end("num"):end].strip()
+            else:
+                written = sentence[match.end("num2" if num2 is not None else "num"):end].strip()
+            found.append(Quantity(start, end, start, value, float(num2) if num2 else None, unit,
+                                  multipliers[mult_char] if mult_char else 1.0, written, bool(a1 or a2)))  # fmt: skip
     found += [q for m in patterns["cn_count"].finditer(sentence) if (q := _chinese_count(sentence, m))]
     if len(found) > 1 and any(q.chinese for q in found):
         found.sort(key=lambda q: q.start)
@@ -105,28 +126,6 @@ def _multipliers() -> dict[str, float]:
 
 
 _THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?")
-
-
-def _quantity(sentence: str, match: re.Match[str], multipliers: dict[str, float]) -> Quantity | None:
-    number, num2, a1, mult_char, a2, unit = match.group("num", "num2", "a1", "mult", "a2", "unit")
-    if "," in number and not _THOUSANDS.fullmatch(number):
-        return None
-    start, end = match.span()
-    if unit is None:
-        if mult_char is None:
-            if num2 is not None:
-                return None  # 2021-2035, 1-12: a span of years or months, not a quantity
-            end = match.end("num")
-        else:
-            end = match.end("mult")  # a bare 万/亿, kept for money detection
-        written = sentence[match.end("num"):end].strip() if mult_char else ""
-    else:
-        written = sentence[match.end("num2" if num2 is not None else "num"):end].strip()
-    return Quantity(
-        start, end, start, float(number.replace(",", "")) if "," in number else float(number),
-        float(num2) if num2 else None, unit, multipliers[mult_char] if mult_char else 1.0,
-        written, bool(a1 or a2),
-    )  # fmt: skip
 
 
 def _chinese_count(sentence: str, match: re.Match[str]) -> Quantity | None:
@@ -164,7 +163,7 @@ def _between(sentence: str, left: Quantity, right: Quantity) -> str:
 
 def _merge_unit_ranges(sentence: str, quantities: list[Quantity]) -> list[Quantity]:
     """30%-50% → one range; but 从1050元/月至1134元/月 is a change, kept as two."""
-    connectors = set(metric_rules()["range_connectors"])
+    connectors = _connectors()["range"]
     merged: list[Quantity] = []
     for q in quantities:
         prev = merged[-1] if merged else None
@@ -189,9 +188,16 @@ def _change_openers() -> re.Pattern[str]:
     return re.compile(_alternation(metric_rules()["change_openers"]))
 
 
+@lru_cache(maxsize=1)
+def _connectors() -> dict:
+    rules = metric_rules()
+    return {"range": frozenset(rules["range_connectors"]), "change": tuple(rules["change_connectors"]),
+            "money_cues": tuple(rules["money_cues"]), "money_window": int(rules["money_cue_window"])}  # fmt: skip
+
+
 def _mark_changes(sentence: str, quantities: list[Quantity]) -> None:
     """由X提高至Y / 从X调整为Y: X previous, Y current; a bare X takes Y's unit."""
-    connectors = tuple(metric_rules()["change_connectors"])
+    connectors = _connectors()["change"]
     for left, right in zip(quantities, quantities[1:]):
         if right.unit is None or not _opened_by_change(sentence, left):
             continue
@@ -229,8 +235,8 @@ def _copy_unit(target: Quantity, source: Quantity) -> None:
 
 def _money_from_bare_multiplier(sentence: str, quantities: list[Quantity]) -> None:
     """高龄津贴1800万 / 销售金额达2.92亿: a bare 万/亿 is yuan when money is being talked about."""
-    rules = metric_rules()
-    window = int(rules["money_cue_window"])
+    rules = _connectors()
+    window = rules["money_window"]
     for q in quantities:
         if q.unit is not None or q.multiplier == 1.0:
             continue
@@ -331,6 +337,7 @@ def extract_metrics(outline: Outline, index_no: str | None = None,
     reading all of it would only cost time): the caller warns when the cap is reached.
     """
     sections = {s.section_id: s for s in outline.sections}
+    starts, owners = outline.starts, outline.owners
     body, folded_body = outline.body_text, outline.folded_text
     metrics: list[Metric] = []
     cap = max_metrics_per_page()
@@ -343,14 +350,22 @@ def extract_metrics(outline: Outline, index_no: str | None = None,
         if not quantities:
             continue
 
-        def section_of(position: int, _start: int = start) -> Section | None:
-            return sections.get(outline.section_at(_start + position))
+        span = bisect.bisect_right(starts, start) - 1
+        if span + 1 >= len(starts) or starts[span + 1] >= end:  # the sentence lies in one section
+            section_of = _constant(sections.get(owners[span]) if span >= 0 else None)
+        else:
+            def section_of(position: int, _start: int = start) -> Section | None:
+                return sections.get(outline.section_at(_start + position))
 
         sentence = Sentence(body[start:end], folded, section_of)
         metrics.extend(metrics_of_sentence(sentence, index_no, len(metrics), quantities))
         if len(metrics) >= cap:
             return metrics[:cap]
     return metrics
+
+
+def _constant(section: Section | None) -> Callable[[int], Section | None]:
+    return lambda position: section
 
 
 # A sentence: a run of anything but a line break or a terminator, then its terminators and
@@ -412,15 +427,19 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
     previous_subject: str | None = None
     previous_end = 0
     stripped = original.strip()
-    years = _year_mentions(folded) if "年" in folded else []
+    years: list[tuple[int, bool, int]] | None = None  # the sentence's 20XX年, read when first needed
+    section_of = sentence.section_of
     for q in quantities:
-        start = q.start
+        start, end, high = q.start, q.end, q.value_high
         clause_from = clause_start(folded, start)  # shared by the unit and the subject rules
         unit_norm, counter = _normalise_unit(folded, q, clause_from)
-        subject = find_subject(folded, start, q.end, previous_end, previous_subject, clause_from)
-        previous_subject, previous_end = subject or previous_subject, q.end
-        section = sentence.section_of(start)
-        high = q.value_high
+        subject = find_subject(folded, start, end, previous_end, previous_subject, clause_from)
+        previous_subject, previous_end = subject or previous_subject, end
+        section = section_of(start)
+        year = section.year if section else None
+        if folded.find("年", 0, start) >= 0:
+            years = _year_mentions(folded) if years is None else years
+            year = _year_before(years, start, year)
         metrics.append(
             Metric(
                 index_no=index_no,
@@ -438,8 +457,8 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
                 subject=subject,
                 # no subject: the text just before the number, which is broader and so less reliable
                 indicator=indicator_of(subject if subject else folded[max(0, start - 30):start], unit_norm),
-                year=_year_before(years, start, section.year if section else None),
-                text=original[start : q.end].strip(),
+                year=year,
+                text=original[start:end].strip(),
                 sentence=stripped,
             )
         )
@@ -464,8 +483,11 @@ def _year_mentions(sentence: str) -> list[tuple[int, bool, int]]:
     starts right after it, since the rule reads the sentence up to each number."""
     mentions = []
     for match in _YEAR_MENTION.finditer(sentence):
-        before, end = sentence[:match.start()], match.end()
-        if before.count("《") > before.count("》") or _SPAN_OPEN.search(before):
+        start, end = match.span()
+        if sentence.count("《", 0, start) > sentence.count("》", 0, start):
+            continue
+        before = sentence[:start].rstrip()
+        if before and before[-1] in "-—~至":  # 2021-2035年: the end of a span
             continue
         if sentence[end:end + 1] in "-—~" or sentence[end:end + 4].startswith("基础"):
             continue
@@ -484,4 +506,3 @@ def _year_before(mentions: list[tuple[int, bool, int]], position: int, default: 
 
 
 _YEAR_MENTION = re.compile(r"(?<![\d.])((?:19|20)\d{2})年")  # the "year" pattern, read to the end of the sentence
-_SPAN_OPEN = re.compile(r"[-—~至]\s*$")

@@ -35,8 +35,15 @@ def _fold_pattern() -> re.Pattern[str]:
 
 def fold(text: str) -> str:
     """Width- and variant-fold `text` without changing its length."""
-    table = _fold_table()  # a substitution of the few folded characters beats str.translate 4x on CJK text
-    return _fold_pattern().sub(lambda match: table[ord(match.group())], text)
+    # str.translate looks every character up (slow on CJK text) and a substitution calls back
+    # for each folded one (every ，); replacing each distinct folded character once is faster
+    found = _fold_pattern().findall(text)
+    if not found:
+        return text
+    table = _fold_table()
+    for char in set(found):
+        text = text.replace(char, table[ord(char)])
+    return text
 
 
 _WHITESPACE = re.compile(r"[\s" + _ZERO_WIDTH + "]+")  # \s covers NBSP and the full-width space
