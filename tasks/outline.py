@@ -313,14 +313,20 @@ def _to_sections(root: _Node, preamble: _Node, body_text: str, index_no: str | N
 
 
 def _first_offset(node: _Node) -> int:
-    return min((s for s, _ in node.spans), default=node.text_start)
+    return min(node.spans)[0] if node.spans else node.text_start
 
 
 def _section(node: _Node, section_id: str, parent_id: str | None, body_text: str, index_no, ordinal: int) -> Section:
-    parts = [body_text[max(start, node.text_start):end].strip() for start, end in node.spans]
+    text_start = node.text_start
+    if len(node.spans) == 1:  # the common case: one paragraph, or one inline item
+        start, end = node.spans[0]
+        text = body_text[max(start, text_start):end].strip()
+    else:
+        parts = [body_text[max(start, text_start):end].strip() for start, end in node.spans]
+        text = "\n".join(p for p in parts if p)
     section = Section(
         index_no=index_no, section_id=section_id, parent_id=parent_id, level=max(node.level, 0),
-        label=node.label, heading=node.heading, text="\n".join(p for p in parts if p), ordinal=ordinal,
+        label=node.label, heading=node.heading, text=text, ordinal=ordinal,
     )  # fmt: skip
     section.spans = list(node.spans)  # type: ignore[attr-defined]  # consumed by _outline only
     return section
@@ -342,11 +348,14 @@ def tag_kinds(sections: list[Section], summary_year: int | None, plan_year: int 
         parent = by_id.get(section.parent_id) if section.parent_id else None
         own = kind_of(section.heading) if parent is None else None
         section.kind = own or (parent.kind if parent else None) or default
-        explicit = re.match(r"^((?:19|20)\d{2})年", fold(section.heading or ""))
-        if explicit and parent is None:
+        explicit = _EXPLICIT_YEAR.match(fold(section.heading)) if section.heading and parent is None else None
+        if explicit:
             section.year = int(explicit.group(1))
         else:
             section.year = (parent.year if parent else None) or year_for_kind(section.kind, summary_year, plan_year)
+
+
+_EXPLICIT_YEAR = re.compile(r"((?:19|20)\d{2})年")
 
 
 def kind_of(heading: str | None) -> str | None:

@@ -74,6 +74,7 @@ def parse_chinese_numeral(text: str) -> int | None:
     return total + (digit or 0)
 
 
+@lru_cache(maxsize=1024)  # labels are a handful of short tokens (一, 二, 12, ③) that every page repeats
 def parse_label_number(label: str) -> int | None:
     """The integer behind an outline label: 一 → 1, 12 → 12, ③ → 3."""
     if label.isascii() and label.isdigit():  # "①".isdigit() is True too
