@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import lxml.html
+from lxml import etree
 
-from tasks.page import BLOCK_TAGS, element_lines, select
+from tasks.page import BLOCK_TAGS, drop_tree, element_lines, select, text_content
 from tasks.text import fold
 from tasks.vocab import metadata_rules, page_rules
 
@@ -24,7 +24,7 @@ from tasks.vocab import metadata_rules, page_rules
 @dataclass
 class Body:
     paragraphs: list[str]
-    container: lxml.html.HtmlElement | None
+    container: etree._Element | None
     method: str  # source_selector | cms_selector | density | page
     warnings: list[str] = field(default_factory=list)
 
@@ -61,7 +61,7 @@ def _metadata_label_pattern() -> re.Pattern[str]:
     return re.compile(rf"^(?:{spaced})\s*(?:[:：]|$)")
 
 
-def locate_body(root: lxml.html.HtmlElement, body_selectors: tuple[str, ...] = ()) -> Body:
+def locate_body(root: etree._Element, body_selectors: tuple[str, ...] = ()) -> Body:
     """Find the body container (does not change the tree); paragraphs come from `clean_body`."""
     container, method = find_container(root, body_selectors)
     warnings = ["no known body container; chose the densest text block"] if method == "density" else []
@@ -82,7 +82,7 @@ def clean_body(body: Body, title: str | None = None) -> Body:
 
 
 # --- the container ------------------------------------------------------------------------
-def find_container(root: lxml.html.HtmlElement, body_selectors: tuple[str, ...]) -> tuple[lxml.html.HtmlElement | None, str]:
+def find_container(root: etree._Element, body_selectors: tuple[str, ...]) -> tuple[etree._Element | None, str]:
     for method, selectors in (("source_selector", body_selectors), ("cms_selector", tuple(page_rules()["body_selectors"]))):
         found = _first_selected(root, selectors)
         if found is not None:
@@ -91,7 +91,7 @@ def find_container(root: lxml.html.HtmlElement, body_selectors: tuple[str, ...])
     return (best, "density") if best is not None else (None, "page")
 
 
-def _first_selected(root: lxml.html.HtmlElement, selectors: tuple[str, ...]) -> lxml.html.HtmlElement | None:
+def _first_selected(root: etree._Element, selectors: tuple[str, ...]) -> etree._Element | None:
     """The element of the first selector (in priority order) holding enough text."""
     index = None
     for css in selectors:
@@ -109,9 +109,9 @@ def _first_selected(root: lxml.html.HtmlElement, selectors: tuple[str, ...]) -> 
 _SIMPLE_SELECTOR = re.compile(r"[#.][\w-]+")
 
 
-def _id_class_index(root: lxml.html.HtmlElement) -> dict[str, list[lxml.html.HtmlElement]]:
+def _id_class_index(root: etree._Element) -> dict[str, list[etree._Element]]:
     """'#id' and '.class' → elements, for the elements that have an id or a class."""
-    index: dict[str, list[lxml.html.HtmlElement]] = {}
+    index: dict[str, list[etree._Element]] = {}
     for element in root.xpath("//*[@id or @class]"):
         if element.get("id"):
             index.setdefault("#" + element.get("id"), []).append(element)
@@ -120,21 +120,21 @@ def _id_class_index(root: lxml.html.HtmlElement) -> dict[str, list[lxml.html.Htm
     return index
 
 
-def _text_length(element: lxml.html.HtmlElement) -> int:
-    return len("".join(element.text_content().split()))
+def _text_length(element: etree._Element) -> int:
+    return len("".join(text_content(element).split()))
 
 
-def densest_block(root: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
+def densest_block(root: etree._Element) -> etree._Element | None:
     """Readability-style scoring: each text block scores its length minus twice its link
     text; the score goes to its parent and half of it to its grandparent."""
-    scores: dict[lxml.html.HtmlElement, float] = {}
+    scores: dict[etree._Element, float] = {}
     for element in root.iter("p", "div", "td", "li", "section", "article", "font", "span"):
         if any(isinstance(c.tag, str) and c.tag in BLOCK_TAGS for c in element):
             continue  # score leaf blocks only; containers collect from them
-        text = "".join(element.text_content().split())
+        text = "".join(text_content(element).split())
         if len(text) < 20:
             continue
-        links = sum(len("".join(a.text_content().split())) for a in element.iter("a"))
+        links = sum(len("".join(text_content(a).split())) for a in element.iter("a"))
         score = len(text) - 2 * links
         if score <= 0:
             continue
@@ -148,7 +148,7 @@ def densest_block(root: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
     return _dominant_descendant(best) if scores[best] >= _rules()["min_chars"] else None
 
 
-def _dominant_descendant(element: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
+def _dominant_descendant(element: etree._Element) -> etree._Element:
     """Step down while one child holds nearly all the text: a row whose one cell is the
     body (<tr><td>menu</td><td>body<br>…</td>) becomes that cell, so its siblings stay out."""
     total = _text_length(element)
@@ -161,7 +161,7 @@ def _dominant_descendant(element: lxml.html.HtmlElement) -> lxml.html.HtmlElemen
     return element
 
 
-def remove_chrome_elements(container: lxml.html.HtmlElement) -> None:
+def remove_chrome_elements(container: etree._Element) -> None:
     """Drop share/print/related/pager widgets inside the body: by class or id, or because
     the block is mostly links (menus and related-item lists carry no class we know)."""
     words = _rules()["class_words"]
@@ -170,10 +170,10 @@ def remove_chrome_elements(container: lxml.html.HtmlElement) -> None:
             continue
         tokens = f"{element.get('class', '')} {element.get('id', '')}".lower().split()
         if any(word in token for token in tokens for word in words) or is_link_block(element):
-            element.drop_tree()
+            drop_tree(element)
 
 
-def is_link_block(element: lxml.html.HtmlElement) -> bool:
+def is_link_block(element: etree._Element) -> bool:
     """Several links making up most of the block's text: navigation, not prose."""
     if element.tag not in _rules()["link_tags"]:
         return False

@@ -15,9 +15,9 @@ from datetime import date
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-import lxml.html
+from lxml import etree
 
-from tasks.page import EMPTY_CELL, element_lines, meta_content, select
+from tasks.page import EMPTY_CELL, element_lines, meta_content, meta_tags, select
 from tasks.text import fold, normalize_space
 from tasks.vocab import metadata_rules, page_rules
 
@@ -108,9 +108,10 @@ def _clean_value(raw: str) -> str | None:
     return None if not value or value in metadata_rules()["empty_values"] else value
 
 
-def extract_metadata(root: lxml.html.HtmlElement, body: lxml.html.HtmlElement | None = None,
+def extract_metadata(root: etree._Element, body: etree._Element | None = None,
                      title_selectors: tuple[str, ...] = ()) -> PageMetadata:  # fmt: skip
-    titles = _title_candidates(root)
+    metas = meta_tags(root)
+    titles = _title_candidates(root, metas)
     labels = find_labels(element_lines(root, skip=body, keep_empty_cells=True), titles)
     if body is not None and not any(name == "index_no" for name, _, _ in labels):
         labels += find_labels(edge_lines(element_lines(body, keep_empty_cells=True)), titles)
@@ -130,8 +131,8 @@ def extract_metadata(root: lxml.html.HtmlElement, body: lxml.html.HtmlElement | 
         elif fallback.get(name):
             metadata.values[name] = fallback[name]
         else:
-            metadata.values[name] = meta_content(root, metadata_rules()["meta_tags"].get(name, []))
-    metadata.values["title"] = find_title(root, body, title_selectors, metadata.values.get("title"))
+            metadata.values[name] = meta_content(metas, metadata_rules()["meta_tags"].get(name, []))
+    metadata.values["title"] = find_title(root, body, title_selectors, metadata.values.get("title"), metas)
     _normalise(metadata)
     return metadata
 
@@ -187,9 +188,11 @@ def report_years(title: str | None) -> tuple[int | None, int | None]:
 
 
 # --- the title ---------------------------------------------------------------------------------
-def find_title(root: lxml.html.HtmlElement, body: lxml.html.HtmlElement | None,
-               title_selectors: tuple[str, ...], labelled: str | None) -> str | None:  # fmt: skip
-    """The source's title selector, else the 名称 label, else the heading most like <title>."""
+def find_title(root: etree._Element, body: etree._Element | None,
+               title_selectors: tuple[str, ...], labelled: str | None,
+               metas: dict[str, str] | None = None) -> str | None:  # fmt: skip
+    """The source's title selector, else the 名称 label, else the heading most like <title>
+    (`metas`: meta_tags(root), when the caller has them already)."""
     for css in title_selectors:
         for element in select(root, css):
             text = _element_title(element)
@@ -197,7 +200,8 @@ def find_title(root: lxml.html.HtmlElement, body: lxml.html.HtmlElement | None,
                 return text
     if labelled:
         return labelled
-    reference = meta_content(root, metadata_rules()["meta_tags"]["title"]) or _document_title(root)
+    metas = meta_tags(root) if metas is None else metas
+    reference = meta_content(metas, metadata_rules()["meta_tags"]["title"]) or _document_title(root)
     best, best_score = None, 0.0
     for css in page_rules()["title_selectors"]:
         for element in select(root, css):
@@ -210,19 +214,19 @@ def find_title(root: lxml.html.HtmlElement, body: lxml.html.HtmlElement | None,
     return best or reference
 
 
-def _title_candidates(root: lxml.html.HtmlElement) -> frozenset[str]:
+def _title_candidates(root: etree._Element, metas: dict[str, str]) -> frozenset[str]:
     """The page's title as <meta> and <title> state it, squashed: never a label's value."""
-    found = {meta_content(root, metadata_rules()["meta_tags"]["title"]), _document_title(root)}
+    found = {meta_content(metas, metadata_rules()["meta_tags"]["title"]), _document_title(root)}
     return frozenset(re.sub(r"\s+", "", t) for t in found if t)
 
 
-def _element_title(element: lxml.html.HtmlElement) -> str | None:
+def _element_title(element: etree._Element) -> str | None:
     """Lines joined without a space: a title broken by <br> is one Chinese phrase."""
     text = "".join(element_lines(element)).strip()
     return text if 4 <= len(text) <= 200 else None
 
 
-def _document_title(root: lxml.html.HtmlElement) -> str | None:
+def _document_title(root: etree._Element) -> str | None:
     """<title>, less the site name: the longest part split on _ | - —."""
     element = root.find(".//title")
     if element is None or not (element.text or "").strip():

@@ -7,10 +7,8 @@ works on lines (one per block element or table cell, <br> breaks lines) and is p
 from __future__ import annotations
 
 import re
-import weakref
 from functools import lru_cache
 
-import lxml.html
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
@@ -27,27 +25,47 @@ EMPTY_CELL = "\x1f"  # stands for a table cell with no text, so "文号: | (empt
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 
 
-def parse_html(html: str) -> lxml.html.HtmlElement:
-    """Parse leniently and drop non-content elements (scripts, styles, forms' controls)."""
+def parse_html(html: str) -> etree._Element:
+    """Parse leniently and drop non-content elements (scripts, styles, forms' controls).
+
+    The tree is libxml2's HTML tree as lxml.html builds it, but of plain lxml elements:
+    lxml.html looks up a Python class for every element each time one is touched, which
+    costs more than any rule does with it (text_content, drop_tree: see tasks.clean).
+    """
     html = _XML_DECLARATION.sub("", html)  # lxml refuses str input that declares an encoding
-    try:
-        root = lxml.html.document_fromstring(html, parser=_parser())
-    except etree.ParserError:  # nothing but whitespace, comments or CDATA: a page with no content
+    root = etree.fromstring(html, _parser())
+    if root is None:  # nothing but whitespace, comments or CDATA: a page with no content
         return empty_document()
     etree.strip_elements(root, *page_rules()["drop_tags"], etree.Comment, etree.ProcessingInstruction, with_tail=False)
     return root
 
 
-def empty_document() -> lxml.html.HtmlElement:
+def empty_document() -> etree._Element:
     """<html><body></body></html>: what a page without content parses to."""
-    return lxml.html.document_fromstring("<html><body></body></html>")
+    return etree.fromstring("<html><body></body></html>", _parser())
 
 
 @lru_cache(maxsize=1)
-def _parser() -> lxml.html.HTMLParser:
+def _parser() -> etree.HTMLParser:
     """libxml2 silently drops a text node over 10 MB unless told the tree may be huge;
     page size is bounded where pages are fetched (settings.MAX_RESPONSE_BYTES)."""
-    return lxml.html.HTMLParser(huge_tree=True)
+    return etree.HTMLParser(huge_tree=True)
+
+
+text_content = etree.XPath("string()")  # what lxml.html's HtmlElement.text_content() is
+
+
+def drop_tree(element: etree._Element) -> None:
+    """Remove `element` and its subtree, keeping its tail text (lxml.html's drop_tree)."""
+    parent = element.getparent()
+    assert parent is not None
+    if element.tail:
+        previous = element.getprevious()
+        if previous is None:
+            parent.text = (parent.text or "") + element.tail
+        else:
+            previous.tail = (previous.tail or "") + element.tail
+    parent.remove(element)
 
 
 @lru_cache(maxsize=256)
@@ -56,14 +74,14 @@ def selector(css: str) -> CSSSelector:
     return CSSSelector(css)
 
 
-def select(root: lxml.html.HtmlElement, css: str) -> list[lxml.html.HtmlElement]:
+def select(root: etree._Element, css: str) -> list[etree._Element]:
     try:
         return selector(css)(root)
     except Exception:  # an invalid selector in configuration must not lose the page
         return []
 
 
-def element_lines(element: lxml.html.HtmlElement, skip: lxml.html.HtmlElement | None = None,
+def element_lines(element: etree._Element, skip: etree._Element | None = None,
                   keep_empty_cells: bool = False) -> list[str]:  # fmt: skip
     """The text of `element` as lines: block elements and table cells end lines, <br> too.
 
@@ -95,9 +113,14 @@ def element_lines(element: lxml.html.HtmlElement, skip: lxml.html.HtmlElement | 
 
 
 def _to_lines(text: str, keep_empty_cells: bool) -> list[str]:
+    """Each line space-normalised (EMPTY_CELL is whitespace too), empty ones dropped, or kept
+    as EMPTY_CELL when they held an empty cell. Most lines of a page are the indentation
+    between tags: a strip tells them apart before any regex runs."""
     lines = []
     for raw in text.split("\n"):
-        line = normalize_space(raw.replace(EMPTY_CELL, " ")) if raw.strip(EMPTY_CELL + " \t\r") else ""
+        line = raw.strip()
+        if line:
+            line = normalize_space(line)  # a zero-width character alone is not text either
         if line:
             lines.append(line)
         elif keep_empty_cells and EMPTY_CELL in raw:
@@ -105,25 +128,18 @@ def _to_lines(text: str, keep_empty_cells: bool) -> list[str]:
     return lines
 
 
-def meta_content(root: lxml.html.HtmlElement, names: list[str]) -> str | None:
-    """The content of the first <meta name=...> among `names` (case-insensitive)."""
-    found = meta_tags(root)
-    return next((found[n.lower()] for n in names if n.lower() in found), None)
+def meta_content(tags: dict[str, str], names: list[str]) -> str | None:
+    """The content of the first <meta name=...> among `names` (case-insensitive), from
+    meta_tags(root): read once per page, since several fields ask."""
+    return next((tags[n.lower()] for n in names if n.lower() in tags), None)
 
 
-def meta_tags(root: lxml.html.HtmlElement) -> dict[str, str]:
-    """name (lowercased) → content of the page's <meta> tags, the first of each name; read once
-    per tree (the tree object keeps it), since several fields ask."""
-    cached = _META_CACHE.get(root)
-    if cached is None:
-        cached = {}
-        for meta in root.iter("meta"):
-            name = (meta.get("name") or meta.get("property") or "").strip().lower()
-            content = normalize_space(meta.get("content") or "")
-            if name and content:
-                cached.setdefault(name, content)
-        _META_CACHE[root] = cached
-    return cached
-
-
-_META_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def meta_tags(root: etree._Element) -> dict[str, str]:
+    """name (lowercased) → content of the page's <meta> tags, the first of each name."""
+    found: dict[str, str] = {}
+    for meta in root.iter("meta"):
+        name = (meta.get("name") or meta.get("property") or "").strip().lower()
+        content = normalize_space(meta.get("content") or "")
+        if name and content:
+            found.setdefault(name, content)
+    return found
