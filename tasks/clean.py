@@ -33,8 +33,9 @@ class Body:
 def _rules() -> dict:
     rules = page_rules()
     return {
-        "chrome_lines": re.compile("|".join(f"(?:{p})" for p in rules["chrome_line_patterns"])),
+        "chrome_lines": _line_patterns(rules["chrome_line_patterns"]),
         "markers": tuple(rules["chrome_markers"]),
+        "any_marker": re.compile("|".join(map(re.escape, rules["chrome_markers"])) or "(?!)"),
         "marker_max": int(rules["chrome_marker_max_line"]),
         "class_words": tuple(rules["chrome_class_words"]),
         "org": re.compile(rules["signature_org_pattern"]),
@@ -51,6 +52,43 @@ def _rules() -> dict:
         "labels": _metadata_label_pattern(),
         "year_start": re.compile(r"((19|20)\d{2}|[〇○零一二][〇○零一二三四五六七八九]{3})\s*年"),
     }
+
+
+def _line_patterns(patterns: list[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The chrome line patterns as two regexes: those anchored at the start of the line
+    (every branch opens with ^), tried at its start only, and the others, searched for.
+    A search for an alternation of ^-patterns would try each of them at every position."""
+    anchored = [p for p in patterns if _anchored(p)]
+    floating = [p for p in patterns if not _anchored(p)]
+    return (re.compile("|".join(f"(?:{p})" for p in anchored) or "(?!)"),
+            re.compile("|".join(f"(?:{p})" for p in floating) or "(?!)"))  # fmt: skip
+
+
+def _anchored(pattern: str) -> bool:
+    """Whether every top-level branch of `pattern` starts with ^ (and no flag makes ^ match
+    after a line break)."""
+    if re.compile(pattern).flags & re.MULTILINE:
+        return False
+    branches, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]" or i == class_start
+        elif char == "[":
+            in_class, class_start = True, i + 1 + (pattern[i + 1:i + 2] == "^")
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            branches.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    branches.append(pattern[start:])
+    return all(branch.startswith("^") for branch in branches)
 
 
 def _metadata_label_pattern() -> re.Pattern[str]:
@@ -199,11 +237,15 @@ def clean_lines(lines: list[str], title: str | None = None) -> list[str]:
 def is_chrome_line(line: str) -> bool:
     """A widget, page-info, breadcrumb or footer line; or a line naming chrome markers (one
     in a short line, two at any length). Patterns read the line's head: chrome starts there."""
-    short = len(line) <= _rules()["marker_max"]
-    folded = fold(line if short else line[: _rules()["marker_max"]]).strip()
-    if _rules()["chrome_lines"].search(folded):
+    rules = _rules()
+    short = len(line) <= rules["marker_max"]
+    folded = fold(line if short else line[: rules["marker_max"]]).strip()
+    anchored, floating = rules["chrome_lines"]
+    if anchored.match(folded) or floating.search(folded):
         return True
-    markers = {m for m in _rules()["markers"] if m in line or (short and m in folded)}
+    if not rules["any_marker"].search(line) and not (short and rules["any_marker"].search(folded)):
+        return False  # most lines name no marker at all
+    markers = {m for m in rules["markers"] if m in line or (short and m in folded)}
     return len(markers) >= 2 or (bool(markers) and short)
 
 
