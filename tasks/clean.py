@@ -138,9 +138,9 @@ def _first_selected(root: etree._Element, selectors: tuple[str, ...]) -> etree._
             elements = index.get(css, [])
         else:
             elements = select(root, css)
-        candidates = [e for e in elements if _text_length(e) >= _rules()["min_chars"]]
-        if candidates:
-            return max(candidates, key=_text_length)
+        lengths = [(e, n) for e in elements if (n := _text_length(e)) >= _rules()["min_chars"]]
+        if lengths:
+            return max(lengths, key=lambda found: found[1])[0]  # the first of the longest
     return None
 
 
