@@ -55,6 +55,15 @@ def _label_index() -> tuple[re.Pattern[str], dict[str, tuple[str, bool]]]:
     return pattern, owners
 
 
+@lru_cache(maxsize=1)
+def _any_label() -> re.Pattern[str]:
+    """Any label anywhere: every match of the label pattern holds one. Searched first, since it
+    starts with the labels' first characters and the engine skips to those (most lines of a
+    page name no label)."""
+    return re.compile("|".join(r"\s*".join(map(re.escape, label))
+                               for label in sorted(_label_index()[1], key=len, reverse=True)))
+
+
 _MAX_LABEL_LINE = 1000  # characters; the longest row of label:value pairs is a few hundred
 
 
@@ -65,11 +74,15 @@ def find_labels(lines: list[str], titles: frozenset[str] = frozenset()) -> list[
     headline must not take the headline.
     """
     pattern, owners = _label_index()
+    any_label = _any_label()
     found: list[tuple[str, bool, str | None]] = []
     for index, line in enumerate(lines):
         if len(line) > _MAX_LABEL_LINE:  # prose, not a row of labels
             continue
-        matches = list(pattern.finditer(fold(line)))
+        folded = fold(line)
+        if not any_label.search(folded):
+            continue
+        matches = list(pattern.finditer(folded))
         for i, match in enumerate(matches):
             end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
             value = _clean_value(line[match.end():end])
