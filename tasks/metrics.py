@@ -504,4 +504,6 @@ def _year_before(mentions: list[tuple[int, bool, int]], position: int, default: 
     return best
 
 
-_YEAR_MENTION = re.compile(r"(?<![\d.])((?:19|20)\d{2})年")  # the "year" pattern, read to the end of the sentence
+# The "year" pattern, read to the end of the sentence; "not after a digit or ." is checked
+# after the 19/20 (a lookbehind over all three characters) so that the pattern starts with them.
+_YEAR_MENTION = re.compile(r"((?:19|20)(?<![\d.]\d\d)\d{2})年")

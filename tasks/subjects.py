@@ -15,6 +15,7 @@ from functools import lru_cache
 from tasks.vocab import indicators, metric_rules
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_NOT_CJK = re.compile(r"[^\u4e00-\u9fff]")
 _POST_QUALIFIER = re.compile(r"^(以上|以下|以内|左右)")
 
 
@@ -28,6 +29,7 @@ def _rules() -> dict:
         "leading": re.compile(rf"^(?:{leading})"),
         "trailing": re.compile("(?:" + "|".join(map(re.escape, sorted(rules["strip_trailing"], key=len, reverse=True))) + ")$"),
         "verbs": set(rules["bare_verbs"]),
+        "phrase_stop": re.compile("[" + "".join(map(re.escape, set(rules["clause_delimiters"]))) + r"]|\d"),
         "head_stop": re.compile(r"(实现|与|和|在|对|按|将|已|被|经|通过|根据|实行|达到|提高|调整|挂钩)"),
         # the last delimiter or closing parenthesis before a position, found in one C-level
         # backtrack (re.match with endpos) instead of a Python loop over characters
@@ -129,8 +131,10 @@ def _head_subject(head: str) -> tuple[str, int]:
 def _phrase_after(sentence: str, end: int) -> str | None:
     """1家社区发展基金会 → 社区发展基金会 (the counted noun follows the number)."""
     tail = _POST_QUALIFIER.sub("", sentence[end:end + 40])
-    delimiters = _rules()["delimiters"]
-    stop = next((i for i, c in enumerate(tail) if c in delimiters or c.isdigit()), len(tail))
+    found = _rules()["phrase_stop"].search(tail)  # a delimiter or a decimal digit
+    stop = found.start() if found else len(tail)
+    if _NOT_CJK.search(tail, 0, stop):  # ², ① are digits to str.isdigit too: only then look closer
+        stop = next((i for i, c in enumerate(tail[:stop]) if c.isdigit()), stop)
     phrase = tail[:stop].strip()
     return phrase if len(_CJK.findall(phrase)) >= 2 and not phrase.startswith(("的", "是")) else None
 
