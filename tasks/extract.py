@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from tasks.clean import Body, clean_body, locate_body
 from tasks.metadata import PageMetadata, extract_metadata, report_years
-from tasks.metrics import extract_metrics, max_metrics_per_page
+from tasks.metrics import extract_metrics, iter_sentences, max_metrics_per_page
 from tasks.outline import Outline, flat_outline, parse_outline
 from tasks.page import empty_document, parse_html
 from tasks.ranks import extract_ranks
@@ -69,14 +69,16 @@ def extract_page(html: str, url: str | None = None, source: Source | None = None
         extractor_version=EXTRACTOR_VERSION,
     )  # fmt: skip
     report.content_sha256 = content_hash(report)
-    metrics = _stage("metrics", lambda: extract_metrics(outline, index_no), [], warnings)
+    # the body's sentences, cut once for the two stages that read them
+    sentences = _stage("metrics", lambda: iter_sentences(outline.folded_text), None, warnings)
+    metrics = _stage("metrics", lambda: extract_metrics(outline, index_no, sentences), [], warnings)
     if len(metrics) >= max_metrics_per_page():
         warnings.append(f"metrics: stopped at {len(metrics)}, the most a page may yield")
     return Extraction(
         report=report,
         sections=outline.sections,
         metrics=metrics,
-        ranks=_stage("ranks", lambda: extract_ranks(outline, index_no), [], warnings),
+        ranks=_stage("ranks", lambda: extract_ranks(outline, index_no, sentences), [], warnings),
         warnings=warnings,
     )
 

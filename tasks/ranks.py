@@ -30,10 +30,12 @@ def _pattern() -> re.Pattern[str]:
     )
 
 
-def extract_ranks(outline: Outline, index_no: str | None = None) -> list[Rank]:
+def extract_ranks(outline: Outline, index_no: str | None = None,
+                  sentences: list[tuple[int, int]] | None = None) -> list[Rank]:  # fmt: skip
+    """`sentences`: iter_sentences(outline.folded_text), when the caller has them already."""
     ranks: list[Rank] = []
     folded_body = outline.folded_text
-    for start, end in iter_sentences(folded_body):
+    for start, end in iter_sentences(folded_body) if sentences is None else sentences:
         folded = folded_body[start:end]
         if "第" not in folded:
             continue
