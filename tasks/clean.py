@@ -250,7 +250,10 @@ def is_chrome_line(line: str) -> bool:
 
 
 def _is_sentence(line: str) -> bool:
-    return bool(re.search(r"[。；;！？!?]", line))
+    return _SENTENCE_MARK.search(line) is not None
+
+
+_SENTENCE_MARK = re.compile(r"[。；;！？!?]")
 
 
 def strip_label_lines(lines: list[str]) -> list[str]:
@@ -286,7 +289,7 @@ def strip_tail(lines: list[str]) -> list[str]:
 
 
 def _squash(text: str) -> str:
-    return re.sub(r"[\s\u3000]+", "", fold(text))
+    return "".join(fold(text).split())  # every whitespace character out (\u3000 is one)
 
 
 def _squash_short(line: str) -> str:

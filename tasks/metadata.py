@@ -88,7 +88,7 @@ def find_labels(lines: list[str], titles: frozenset[str] = frozenset()) -> list[
             value = _clean_value(line[match.end():end])
             if value is None and i + 1 == len(matches):
                 value = _next_cell_value(lines, index, titles)
-            name, fallback = owners[re.sub(r"\s+", "", match.group("label") or match.group("glued"))]
+            name, fallback = owners["".join((match.group("label") or match.group("glued")).split())]
             found.append((name, fallback, value))
     return found
 

@@ -147,8 +147,11 @@ def _inside_quotes(sentence: str, pos: int) -> bool:
 def resolve_sentence(sentence: str, quantities: list[Quantity]) -> list[Quantity]:
     """Apply the sentence-level rules; return quantities that now have a unit."""
     if len(quantities) > 1:  # ranges, pairs and lists need two numbers
-        quantities = _merge_unit_ranges(sentence, quantities)
-        _mark_changes(sentence, quantities)
+        # 由/从 opens every change: without one in the sentence, no pair is a change
+        opened = _change_openers().search(sentence) is not None
+        quantities = _merge_unit_ranges(sentence, quantities, opened)
+        if opened:
+            _mark_changes(sentence, quantities)
         _share_list_units(sentence, quantities)
     _money_from_bare_multiplier(sentence, quantities)
     kept = [q for q in quantities if q.unit is not None]
@@ -161,8 +164,9 @@ def _between(sentence: str, left: Quantity, right: Quantity) -> str:
     return sentence[left.end:right.start].strip()
 
 
-def _merge_unit_ranges(sentence: str, quantities: list[Quantity]) -> list[Quantity]:
-    """30%-50% → one range; but 从1050元/月至1134元/月 is a change, kept as two."""
+def _merge_unit_ranges(sentence: str, quantities: list[Quantity], opened: bool = True) -> list[Quantity]:
+    """30%-50% → one range; but 从1050元/月至1134元/月 is a change, kept as two (`opened`:
+    whether the sentence holds a change opener at all)."""
     connectors = _connectors()["range"]
     merged: list[Quantity] = []
     for q in quantities:
@@ -171,7 +175,7 @@ def _merge_unit_ranges(sentence: str, quantities: list[Quantity]) -> list[Quanti
             prev is not None and prev.unit is not None and q.unit is not None and prev.unit == q.unit
             and prev.multiplier == q.multiplier and prev.value_high is None
             and _between(sentence, prev, q) in connectors
-            and not _opened_by_change(sentence, prev)
+            and not (opened and _opened_by_change(sentence, prev))
         ):  # fmt: skip
             merged[-1] = replace(prev, end=q.end, value_high=q.value, approx=prev.approx or q.approx)
             continue
