@@ -90,25 +90,31 @@ def element_lines(element: etree._Element, skip: etree._Element | None = None,
     no value (and must not take the next cell's).
     """
     parts: list[str] = []
+    append = parts.append
     walker = etree.iterwalk(element, events=("start", "end"))
+    # lxml builds a new str for every .tag, .text and .tail read: each is read once
     for event, node in walker:
-        tag = node.tag if isinstance(node.tag, str) else ""
-        if node is skip and event == "start":
-            walker.skip_subtree()
-            parts.append("\n")
-            continue
+        tag = node.tag
+        if not isinstance(tag, str):
+            tag = ""
         if event == "start":
-            if tag in BLOCK_TAGS or tag == "br":
-                parts.append("\n")
-            if node.text and tag != "br":
-                parts.append(node.text)
+            if node is skip:
+                walker.skip_subtree()
+                append("\n")
+                continue
+            if tag in BLOCK_TAGS:
+                append("\n")
+            if tag == "br":
+                append("\n")
+            elif text := node.text:
+                append(text)
             continue
-        if tag in CELL_TAGS and keep_empty_cells:
-            parts.append(EMPTY_CELL)
+        if keep_empty_cells and tag in CELL_TAGS:
+            append(EMPTY_CELL)
         if tag in BLOCK_TAGS:
-            parts.append("\n")
-        if node.tail and node is not element:
-            parts.append(node.tail)
+            append("\n")
+        if node is not element and (tail := node.tail):
+            append(tail)
     return _to_lines("".join(parts), keep_empty_cells)
 
 
