@@ -151,8 +151,8 @@ def _id_class_index(root: etree._Element) -> dict[str, list[etree._Element]]:
     """'#id' and '.class' → elements, for the elements that have an id or a class."""
     index: dict[str, list[etree._Element]] = {}
     for element in root.xpath("//*[@id or @class]"):
-        if element.get("id"):
-            index.setdefault("#" + element.get("id"), []).append(element)
+        if ident := element.get("id"):
+            index.setdefault("#" + ident, []).append(element)
         for name in (element.get("class") or "").split():
             index.setdefault("." + name, []).append(element)
     return index
@@ -167,7 +167,7 @@ def densest_block(root: etree._Element) -> etree._Element | None:
     text; the score goes to its parent and half of it to its grandparent."""
     scores: dict[etree._Element, float] = {}
     for element in root.iter("p", "div", "td", "li", "section", "article", "font", "span"):
-        if any(isinstance(c.tag, str) and c.tag in BLOCK_TAGS for c in element):
+        if any(isinstance(tag := c.tag, str) and tag in BLOCK_TAGS for c in element):
             continue  # score leaf blocks only; containers collect from them
         text = "".join(text_content(element).split())
         if len(text) < 20:
@@ -191,11 +191,11 @@ def _dominant_descendant(element: etree._Element) -> etree._Element:
     body (<tr><td>menu</td><td>body<br>…</td>) becomes that cell, so its siblings stay out."""
     total = _text_length(element)
     while total:
-        children = [c for c in element if isinstance(c.tag, str) and c.tag in BLOCK_TAGS]
-        best = max(children, key=_text_length, default=None)
-        if best is None or _text_length(best) < 0.9 * total:
+        children = [(c, _text_length(c)) for c in element if isinstance(tag := c.tag, str) and tag in BLOCK_TAGS]
+        best, length = max(children, key=lambda child: child[1], default=(None, 0))
+        if best is None or length < 0.9 * total:
             return element
-        element, total = best, _text_length(best)
+        element, total = best, length
     return element
 
 
