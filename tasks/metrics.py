@@ -71,9 +71,16 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         rf"[ ]{{0,2}}(?P<a1>{approx})?(?P<mult>{mult})?(?P<a2>{approx})?[ ]{{0,2}}"
         rf"(?P<unit>{'|'.join(unit_parts)})?"
     )
+    # The cue is checked after the first numeral (one lookbehind per cue length), so that the
+    # pattern starts with a numeral and the regex engine skips to them. Same matches as cue
+    # then numerals: no cue starts with a unit character or ends with a numeral.
+    cues_by_length: dict[int, list[str]] = {}
+    for cue in rules["chinese_count_cues"]:
+        cues_by_length.setdefault(len(cue), []).append(cue)
+    after_cue = "|".join(f"(?<=(?:{_alternation(cues)})[{CN_NUMERAL_CHARS}])" for cues in cues_by_length.values())
     cn_count = (
-        rf"(?:{_alternation(rules['chinese_count_cues'])})"
-        rf"(?P<cn>[{CN_NUMERAL_CHARS}]+)(?P<cnunit>个|家|项|名|户|次|场|所|座|批|处|条|件|位)"
+        rf"(?P<cn>[{CN_NUMERAL_CHARS}](?:{after_cue})[{CN_NUMERAL_CHARS}]*)"
+        rf"(?P<cnunit>个|家|项|名|户|次|场|所|座|批|处|条|件|位)"
     )
     year = r"(?<![\d.])((?:19|20)\d{2})(?:年|年度)(?!\d)"
     return {
@@ -94,7 +101,7 @@ def scan_quantities(sentence: str) -> list[Quantity]:
     if _DIGIT.search(sentence):
         multipliers = _multipliers()
         for match in patterns["quantity"].finditer(sentence):  # one pass, no call per number
-            number, num2, a1, mult_char, a2, unit = match.group("num", "num2", "a1", "mult", "a2", "unit")
+            number, num2, a1, mult_char, a2, unit = match.groups()  # the pattern's six groups, in order
             if "," in number:
                 if not _THOUSANDS.fullmatch(number):
                     continue
@@ -451,10 +458,10 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
             ordinal + len(metrics),  # ordinal
             q.value,  # value
             q.unit_written or q.unit or "",  # unit
-            round(q.value * q.multiplier, 6),  # value_norm
+            _norm(q.value * q.multiplier),  # value_norm
             unit_norm,
             high,  # value_high
-            None if high is None else round(high * q.multiplier, 6),  # value_high_norm
+            None if high is None else _norm(high * q.multiplier),  # value_high_norm
             q.qualifier,
             q.role,
             counter,
@@ -469,7 +476,8 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
 
 
 def _norm(value: float) -> float:
-    return round(value, 6)
+    # round(x, 6) goes through a decimal string; a whole number (most counts) is its own rounding
+    return value if value.is_integer() else round(value, 6)
 
 
 def year_of(sentence: str, position: int, default: int | None) -> int | None:

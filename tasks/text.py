@@ -55,9 +55,16 @@ def fold(text: str) -> str:
 _WHITESPACE = re.compile(r"[\s" + _ZERO_WIDTH + r"][\s" + _ZERO_WIDTH + "]*")
 
 
+_ZERO_WIDTH_CHAR = re.compile("[" + _ZERO_WIDTH + "]")
+
+
 def normalize_space(text: str) -> str:
     """Collapse runs of whitespace (including full-width, NBSP and zero-width) to one space, strip."""
-    return _WHITESPACE.sub(" ", text).strip()
+    # str.split() splits on exactly what \s matches (str.isspace); only the zero-width
+    # characters, which are not whitespace to Python, need the regex
+    if _ZERO_WIDTH_CHAR.search(text):
+        return _WHITESPACE.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
