@@ -121,8 +121,9 @@ def scan_quantities(sentence: str) -> list[Quantity]:
                 written = sentence[match.end("num2" if num2 is not None else "num"):end].strip()
             found.append(Quantity(start, end, start, value, float(num2) if num2 else None, unit,
                                   multipliers[mult_char] if mult_char else 1.0, written, bool(a1 or a2)))  # fmt: skip
-    found += [q for m in patterns["cn_count"].finditer(sentence) if (q := _chinese_count(sentence, m))]
-    if len(found) > 1 and any(q.chinese for q in found):
+    chinese = [q for m in patterns["cn_count"].finditer(sentence) if (q := _chinese_count(sentence, m))]
+    if chinese:  # appended after the digits: put back in sentence order
+        found += chinese
         found.sort(key=lambda q: q.start)
     return found
 
@@ -259,12 +260,19 @@ def _money_from_bare_multiplier(sentence: str, quantities: list[Quantity]) -> No
 
 def _apply_qualifiers(sentence: str, q: Quantity) -> None:
     (pre, pre_of, pre_ends), (post, post_of, post_starts) = _qualifier_patterns()
-    before = sentence[max(0, q.start - 8):q.start].rstrip()
-    # a qualifier word ends right before the number: its last character must be there
-    found = pre.search(before) if before and before[-1] in pre_ends else None
+    # a qualifier word ends right before the number (spaces aside): its last character must
+    # be there; the window is sliced only when the character next to the number allows one
+    found = None
+    left = sentence[q.start - 1] if q.start else ""
+    if left in pre_ends or left.isspace():
+        before = sentence[max(0, q.start - 8):q.start].rstrip()
+        found = pre.search(before) if before and before[-1] in pre_ends else None
     q.qualifier = "over" if q.approx else (pre_of[found.group()] if found else None)
-    after = sentence[q.end:q.end + 6].lstrip()
-    found = post.match(after) if after and after[0] in post_starts else None
+    found = None
+    right = sentence[q.end:q.end + 1]
+    if right in post_starts or right.isspace():
+        after = sentence[q.end:q.end + 6].lstrip()
+        found = post.match(after) if after and after[0] in post_starts else None
     if found:
         q.qualifier = post_of[found.group()]
 

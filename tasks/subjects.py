@@ -59,7 +59,7 @@ def clause_start(sentence: str, position: int) -> int:
             if opening is not None:  # 村(居)委会, 工作站(点): part of the phrase
                 position = opening
                 continue
-        if char in delimiters and not _thousands_comma(sentence, index):
+        if char in delimiters and (char != "," or not _thousands_comma(sentence, index)):
             return index + 1
         position = index
 
