@@ -124,17 +124,22 @@ def parse_timings(text: str) -> dict[str, float]:
     return {key: float(value) for key, value in pairs}
 
 
-def time_imports(module: str, env: dict[str, str]) -> float:
-    """Seconds for a fresh interpreter to import the flow module (a run pays it before anything).
+def time_imports(module: str, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds for a fresh interpreter to import the flow module (a run pays it before
+    anything), and the MB it is then resident with: the floor under every run's peak.
 
     The best of two tries: the first may pay for a cold page cache the flow runs do not.
     """
-    best = float("inf")
+    best, resident = float("inf"), 0.0
     for _ in range(2):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", f"import {module}"], env=env, cwd=PROJECT_ROOT, check=True)
-        best = min(best, time.perf_counter() - started)
-    return best
+        proc = subprocess.Popen([sys.executable, "-c", f"import {module}"], env=env, cwd=PROJECT_ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args)
+        best, resident = min(best, time.perf_counter() - started), usage.ru_maxrss / 1024
+    return best, resident
 
 
 def last_run_counts(warehouse: Path) -> dict[str, int | str]:

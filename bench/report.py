@@ -38,6 +38,7 @@ class Results:
     extraction: ExtractionResult | None = None
     prefect_startup_s: float | None = None
     imports_s: float = 0.0
+    imports_rss_mb: float = 0.0  # a fresh interpreter after importing flows.nightly
     full: FlowRun | None = None
     noop: FlowRun | None = None
     reprocess: FlowRun | None = None
@@ -211,6 +212,9 @@ def _runs_section(r: Results) -> list[str]:
     out += ["", "Peak RSS is the kernel's high-water mark; in brackets the sampled peaks while task runs were "
             "still finishing (crawl, extract, load) and after the last one (finalise: fetch log, data-quality "
             "checks, snapshot; then teardown)."]
+    if r.imports_rss_mb:
+        out[-1] += (f" Of any peak, {r.imports_rss_mb:.0f} MB is the interpreter with the flow's imports alone "
+                    "(Prefect, DuckDB, pyarrow, lxml), before a page or the warehouse is touched.")
     if r.reprocess and r.reprocess.timings.get("extract"):
         out += ["", f"Reprocessing from the raw archive (no network): **{r.reprocess_pages_per_s:.1f} pages/s** end to "
                 f"end ({r.n:,} pages in {r.reprocess.wall_s:.1f} s); its extract stage alone ran at "

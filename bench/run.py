@@ -116,7 +116,7 @@ def run_flows(results: Results, tmp: Path, sources_path: Path, env: dict[str, st
     """Full nightly run, no-op rerun, reprocess: each a subprocess against the one server."""
     warehouse = tmp / "data" / "warehouse.duckdb"
     args = ["--sources", str(sources_path), "--warehouse", str(warehouse)]
-    results.imports_s = time_imports("flows.nightly", env)
+    results.imports_s, results.imports_rss_mb = time_imports("flows.nightly", env)
     results.full = run_flow("full nightly run", "flows.nightly", args, env, tmp / "full.log")
     results.full.counts = last_run_counts(warehouse)
     results.rows = warehouse_rows(warehouse)  # what landed, even if the run then failed
