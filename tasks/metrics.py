@@ -94,8 +94,9 @@ _DIGIT = re.compile(r"\d")
 
 
 # --- scanning --------------------------------------------------------------------------
-def scan_quantities(sentence: str) -> list[Quantity]:
-    """All numeric quantities of a folded sentence, bare numbers included (for lists/pairs)."""
+def scan_quantities(sentence: str, chinese_counts: bool = True) -> list[Quantity]:
+    """All numeric quantities of a folded sentence, bare numbers included (for lists/pairs).
+    `chinese_counts=False`: the caller knows the sentence holds no 两个-style count."""
     patterns = _patterns()
     found: list[Quantity] = []
     if _DIGIT.search(sentence):
@@ -121,6 +122,8 @@ def scan_quantities(sentence: str) -> list[Quantity]:
                 written = sentence[match.end("num2" if num2 is not None else "num"):end].strip()
             found.append(Quantity(start, end, start, value, float(num2) if num2 else None, unit,
                                   multipliers[mult_char] if mult_char else 1.0, written, bool(a1 or a2)))  # fmt: skip
+    if not chinese_counts:
+        return found
     chinese = [q for m in patterns["cn_count"].finditer(sentence) if (q := _chinese_count(sentence, m))]
     if chinese:  # appended after the digits: put back in sentence order
         found += chinese
@@ -360,12 +363,18 @@ def extract_metrics(outline: Outline, index_no: str | None = None,
     body, folded_body = outline.body_text, outline.folded_text
     metrics: list[Metric] = []
     cap = max_metrics_per_page()
-    cn_count = _patterns()["cn_count"]
+    # Chinese counts (两个项目) are rare: one pass over the body says which sentences may hold
+    # one. A count a sentence holds overlaps some match of the body (the same one, or one that
+    # the body's scan found first), so a sentence no body match overlaps holds none.
+    counts = [match.span() for match in _patterns()["cn_count"].finditer(folded_body)]
+    count_ends = [count_end for _, count_end in counts]
     for start, end in iter_sentences(folded_body) if sentences is None else sentences:
-        if not _DIGIT.search(folded_body, start, end) and not cn_count.search(folded_body, start, end):
-            continue  # half the sentences hold no number at all (neither pattern looks outside its span)
+        first = bisect.bisect_right(count_ends, start)  # the first body match ending inside or after
+        may_count = first < len(counts) and counts[first][0] < end
+        if not may_count and not _DIGIT.search(folded_body, start, end):
+            continue  # half the sentences hold no number at all
         folded = folded_body[start:end]
-        quantities = resolve_sentence(folded, scan_quantities(folded))
+        quantities = resolve_sentence(folded, scan_quantities(folded, may_count))
         if not quantities:
             continue
 
@@ -447,6 +456,7 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
     previous_end = 0
     stripped = original.strip()
     years: list[tuple[int, bool, int]] | None = None  # the sentence's 20XX年, read when first needed
+    first_nian = folded.find("年")  # a number after it may take a year from the sentence
     section_of = sentence.section_of
     for q in quantities:
         start, end, high = q.start, q.end, q.value_high
@@ -456,7 +466,7 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
         previous_subject, previous_end = subject or previous_subject, end
         section = section_of(start)
         year = section.year if section else None
-        if folded.find("年", 0, start) >= 0:
+        if 0 <= first_nian < start:
             years = _year_mentions(folded) if years is None else years
             year = _year_before(years, start, year)
         # positional, in Metric's field order: a 17-keyword call costs three times as much

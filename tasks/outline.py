@@ -264,8 +264,7 @@ def _split_inline_items(node: _Node, body_text: str, folded_body: str) -> None:
             item = _Node(level=level, label=label, number=parse_label_number(label), parent=node)
             item.spans = [(text_start + start, text_start + end)]
             item.text_start = text_start + start + len(label) + 1
-            item.heading = _inline_heading(body_text[item.text_start:text_start + end],
-                                           folded_body[item.text_start:text_start + end])
+            item.heading = _inline_heading(body_text, folded_body, item.text_start, text_start + end)
             node.children.append(item)
     node.spans = kept
 
@@ -282,13 +281,15 @@ def _inline_matches(folded: str) -> list[tuple[int, str]]:
     return found
 
 
-def _inline_heading(text: str, folded: str) -> str:
-    found = _SENTENCE_STOP.search(folded)
-    end = found.start() if found else len(folded)
-    if end > 30:
-        found = _COMMA.search(folded, 0, end)
-        end = found.start() if found else 30
-    return clean_heading(text[:end])
+def _inline_heading(body_text: str, folded_body: str, start: int, end: int) -> str:
+    """The heading of the inline item whose text is body_text[start:end] (searched in place:
+    an item's text can run long, its heading is the first clause or so)."""
+    found = _SENTENCE_STOP.search(folded_body, start, end)
+    stop = found.start() if found else end
+    if stop - start > 30:
+        found = _COMMA.search(folded_body, start, stop)
+        stop = found.start() if found else start + 30
+    return clean_heading(body_text[start:stop])
 
 
 _COMMA = re.compile(r"[，,]")

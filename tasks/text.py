@@ -55,15 +55,14 @@ def fold(text: str) -> str:
 _WHITESPACE = re.compile(r"[\s" + _ZERO_WIDTH + r"][\s" + _ZERO_WIDTH + "]*")
 
 
-_ZERO_WIDTH_CHAR = re.compile("[" + _ZERO_WIDTH + "]")
-
-
 def normalize_space(text: str) -> str:
     """Collapse runs of whitespace (including full-width, NBSP and zero-width) to one space, strip."""
     # str.split() splits on exactly what \s matches (str.isspace); only the zero-width
-    # characters, which are not whitespace to Python, need the regex
-    if _ZERO_WIDTH_CHAR.search(text):
-        return _WHITESPACE.sub(" ", text).strip()
+    # characters, which are not whitespace to Python, need the regex (four substring
+    # searches are faster than one character-class search)
+    for char in _ZERO_WIDTH:
+        if char in text:
+            return _WHITESPACE.sub(" ", text).strip()
     return " ".join(text.split())
 
 
