@@ -1,10 +1,9 @@
 """Run a flow's command line in a subprocess and measure it: wall time, peak RSS, stage seconds.
 
-The peak resident set comes from the kernel's accounting of that one child
-(`os.wait4(pid)` → `ru_maxrss`, KiB on Linux: the VmHWM the process reached), so
-neither the benchmark process nor the Prefect server is counted. While it runs, VmRSS
-is sampled from /proc every SAMPLE_SECONDS and split at the last "Task run … Finished"
-line of its log: the peak while tasks still ran (crawl, extract, load) against the peak
+The peak resident set is the child's own high-water mark (VmHWM in /proc, sampled every
+SAMPLE_SECONDS), so neither the benchmark process nor the Prefect server is counted; not
+`ru_maxrss`, which also counts the benchmark's memory the child was forked with. VmRSS is
+sampled as well and split at the last "Task run … Finished" line of its log: the peak while tasks still ran (crawl, extract, load) against the peak
 after the last task (finalise: fetch log, data-quality checks, snapshot; then teardown).
 Stage seconds are the flow's own: the "seconds: discover …, total …" line its run
 summary logs.
@@ -73,7 +72,8 @@ def run_flow(name: str, module: str, args: list[str], env: dict[str, str], log_p
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
     text = log_path.read_text(encoding="utf-8", errors="replace")
-    run = FlowRun(name, command, proc.returncode, wall, usage.ru_maxrss / 1024, parse_timings(text), log_path=log_path)
+    run = FlowRun(name, command, proc.returncode, wall, _peak_mb(samples, usage), parse_timings(text),
+                  log_path=log_path)  # fmt: skip
     run.rss_tasks_mb, run.rss_after_tasks_mb = _split_peaks(samples)
     log.info("%s: exit %d, %.1f s wall, peak RSS %.0f MB, %s", name, run.exit_code, wall, run.peak_rss_mb,
              ", ".join(f"{k} {v:.2f}" for k, v in run.timings.items()))  # fmt: skip
@@ -82,36 +82,53 @@ def run_flow(name: str, module: str, args: list[str], env: dict[str, str], log_p
     return run
 
 
-def _wait_sampling(pid: int, log_path: Path) -> tuple[int, os.struct_rusage, list[tuple[int, float]]]:
-    """Reap the child (wait4, for its rusage) while sampling its VmRSS: [(log tasks seen, MB)]."""
-    samples: list[tuple[int, float]] = []
+def _wait_sampling(pid: int, log_path: Path) -> tuple[int, os.struct_rusage, list[RssSample]]:
+    """Reap the child (wait4, for its rusage) while sampling its memory."""
+    samples: list[RssSample] = []
     while True:
         done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
             return status, usage, samples
-        rss = _vm_rss_mb(pid)
-        if rss is not None:
-            samples.append((log_path.read_bytes().count(_TASK_FINISHED), rss))
+        memory = _vm_status_mb(pid)
+        if "VmRSS" in memory:
+            samples.append(RssSample(log_path.read_bytes().count(_TASK_FINISHED), memory["VmRSS"],
+                                     memory.get("VmHWM", memory["VmRSS"])))  # fmt: skip
         time.sleep(SAMPLE_SECONDS)
 
 
-def _vm_rss_mb(pid: int) -> float | None:
+@dataclass
+class RssSample:
+    tasks_finished: int  # task runs the log shows finished at the time
+    rss_mb: float  # VmRSS
+    hwm_mb: float  # VmHWM: the process's peak so far
+
+
+def _peak_mb(samples: list[RssSample], usage: os.struct_rusage) -> float:
+    """The run's peak RSS: its own VmHWM as last sampled. ru_maxrss would also count, at
+    exec, the benchmark process's memory the child was forked with (Linux keeps the old
+    mm's high-water mark); it stands in only when no sample was taken."""
+    return max((s.hwm_mb for s in samples), default=usage.ru_maxrss / 1024)
+
+
+def _vm_status_mb(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM of a process in MB ({} once it is gone, or without /proc)."""
+    found = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                found[line.split(":")[0]] = int(line.split()[1]) / 1024
     except OSError:
         pass
-    return None
+    return found
 
 
-def _split_peaks(samples: list[tuple[int, float]]) -> tuple[float, float]:
+def _split_peaks(samples: list[RssSample]) -> tuple[float, float]:
     """(peak until the last task run finished, peak after it), from the samples."""
     if not samples:
         return 0.0, 0.0
-    last_count = samples[-1][0]
-    before = [rss for count, rss in samples if count < last_count]
-    after = [rss for count, rss in samples if count == last_count]
+    last_count = samples[-1].tasks_finished
+    before = [s.rss_mb for s in samples if s.tasks_finished < last_count]
+    after = [s.rss_mb for s in samples if s.tasks_finished == last_count]
     return max(before, default=0.0), max(after, default=0.0)
 
 
@@ -131,15 +148,18 @@ def time_imports(module: str, env: dict[str, str]) -> tuple[float, float]:
     The best of two tries: the first may pay for a cold page cache the flow runs do not.
     """
     best, resident = float("inf"), 0.0
+    report_peak = f"import {module}; from bench.flowruns import own_peak_mb; print(own_peak_mb())"
     for _ in range(2):
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", f"import {module}"], env=env, cwd=PROJECT_ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode:
-            raise subprocess.CalledProcessError(proc.returncode, proc.args)
-        best, resident = min(best, time.perf_counter() - started), usage.ru_maxrss / 1024
+        done = subprocess.run([sys.executable, "-c", report_peak], env=env, cwd=PROJECT_ROOT, check=True,
+                              capture_output=True, text=True)  # fmt: skip
+        best, resident = min(best, time.perf_counter() - started), float(done.stdout.split()[-1])
     return best, resident
+
+
+def own_peak_mb() -> float:
+    """This process's resident high-water mark since it exec'd (VmHWM); 0 where there is no /proc."""
+    return _vm_status_mb(os.getpid()).get("VmHWM", 0.0)
 
 
 def last_run_counts(warehouse: Path) -> dict[str, int | str]:

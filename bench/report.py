@@ -278,8 +278,9 @@ def _method_section(r: Results) -> list[str]:
             "(`summary.timings`, the run summary's `seconds:` line). Orchestration is wall time minus the "
             "stages (discover, fetch, extract, load, finalise): interpreter start and imports, Prefect's flow "
             "and task engine, and whatever the stages do not time.",
-            "- Peak RSS is the kernel's high-water mark of each flow subprocess (`os.wait4` → `ru_maxrss`); "
-            f"VmRSS is also sampled from /proc every {SAMPLE_SECONDS} s to tell the stages apart.",
+            "- Peak RSS is each flow subprocess's own high-water mark (VmHWM, read from /proc every "
+            f"{SAMPLE_SECONDS} s with VmRSS, which tells the stages apart). Not `ru_maxrss`: Linux "
+            "counts in it the benchmark process's memory the child was forked with.",
             "- Attribution limits of the flow's timers: `discover` runs from submitting discovery to the last "
             "fetch batch being submitted, so fetch batches of sources whose discovery finished early run inside "
             "it; discover/fetch task overhead is inside those stages, extract/load task overhead is not "
