@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from bench.machine import process_memory_mb
 from tasks.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def _wait_sampling(pid: int, log_path: Path) -> tuple[int, os.struct_rusage, lis
         done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
             return status, usage, samples
-        memory = _vm_status_mb(pid)
+        memory = process_memory_mb(pid)
         if "VmRSS" in memory:
             samples.append(RssSample(log_path.read_bytes().count(_TASK_FINISHED), memory["VmRSS"],
                                      memory.get("VmHWM", memory["VmRSS"])))  # fmt: skip
@@ -108,18 +109,6 @@ def _peak_mb(samples: list[RssSample], usage: os.struct_rusage) -> float:
     exec, the benchmark process's memory the child was forked with (Linux keeps the old
     mm's high-water mark); it stands in only when no sample was taken."""
     return max((s.hwm_mb for s in samples), default=usage.ru_maxrss / 1024)
-
-
-def _vm_status_mb(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM of a process in MB ({} once it is gone, or without /proc)."""
-    found = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                found[line.split(":")[0]] = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return found
 
 
 def _split_peaks(samples: list[RssSample]) -> tuple[float, float]:
@@ -148,18 +137,13 @@ def time_imports(module: str, env: dict[str, str]) -> tuple[float, float]:
     The best of two tries: the first may pay for a cold page cache the flow runs do not.
     """
     best, resident = float("inf"), 0.0
-    report_peak = f"import {module}; from bench.flowruns import own_peak_mb; print(own_peak_mb())"
+    report_peak = f"import {module}; from bench.machine import own_peak_mb; print(own_peak_mb())"
     for _ in range(2):
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-c", report_peak], env=env, cwd=PROJECT_ROOT, check=True,
                               capture_output=True, text=True)  # fmt: skip
         best, resident = min(best, time.perf_counter() - started), float(done.stdout.split()[-1])
     return best, resident
-
-
-def own_peak_mb() -> float:
-    """This process's resident high-water mark since it exec'd (VmHWM); 0 where there is no /proc."""
-    return _vm_status_mb(os.getpid()).get("VmHWM", 0.0)
 
 
 def last_run_counts(warehouse: Path) -> dict[str, int | str]:

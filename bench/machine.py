@@ -67,10 +67,21 @@ def code_revision() -> str:
 
 def current_rss_mb() -> float:
     """Resident set of this process now (VmRSS), in MB."""
+    return process_memory_mb("self").get("VmRSS", float("nan"))
+
+
+def own_peak_mb() -> float:
+    """This process's resident high-water mark since it exec'd (VmHWM); 0 where there is no /proc."""
+    return process_memory_mb("self").get("VmHWM", 0.0)
+
+
+def process_memory_mb(pid: int | str) -> dict[str, float]:
+    """VmRSS and VmHWM of a process ("self", or a pid) in MB: {} once it is gone, or without /proc."""
+    found = {}
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                found[line.split(":")[0]] = int(line.split()[1]) / 1024
     except OSError:
         pass
-    return float("nan")
+    return found
