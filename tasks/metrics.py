@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from tasks.outline import Outline
 from tasks.records import Metric, Section
-from tasks.subjects import clause_start, find_subject, indicator_of
+from tasks.subjects import assign_indicator, clause_start, find_subject
 from tasks.text import CN_NUMERAL_CHARS, parse_chinese_numeral
 from tasks.vocab import metric_rules, units
 
@@ -82,11 +82,9 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         rf"(?P<cn>[{CN_NUMERAL_CHARS}](?:{after_cue})[{CN_NUMERAL_CHARS}]*)"
         rf"(?P<cnunit>个|家|项|名|户|次|场|所|座|批|处|条|件|位)"
     )
-    year = r"(?<![\d.])((?:19|20)\d{2})(?:年|年度)(?!\d)"
     return {
         "quantity": re.compile(quantity),
         "cn_count": re.compile(cn_count),
-        "year": re.compile(year),
     }
 
 
@@ -295,11 +293,6 @@ def _qualifier_patterns() -> tuple[tuple[re.Pattern[str], dict[str, str], frozen
 
 
 # --- units ----------------------------------------------------------------------------
-def normalise_unit(sentence: str, q: Quantity) -> tuple[str, str | None]:
-    """(unit_norm, counter) for a quantity, given the sentence it stands in."""
-    return _normalise_unit(sentence, q, clause_start(sentence, q.start))
-
-
 @lru_cache(maxsize=1)
 def _unit_rules() -> dict:
     """units.csv and the period/rate words, compiled: one search says whether any word of a
@@ -326,7 +319,9 @@ def _first_group(head: str, compiled: tuple[re.Pattern[str], list[tuple[str, re.
     return next((norm for norm, pattern in ordered if pattern.search(head)), None)
 
 
-def _normalise_unit(sentence: str, q: Quantity, clause_from: int) -> tuple[str, str | None]:
+def normalise_unit(sentence: str, q: Quantity, clause_from: int) -> tuple[str, str | None]:
+    """(unit_norm, counter) for a quantity, given the sentence it stands in and where its
+    clause starts (subjects.clause_start)."""
     rules = _unit_rules()
     unit_norm, counter = rules["units"][q.unit]
     if unit_norm == "bed" and q.unit == "张" and not any(c in sentence for c in rules["bed_cues"]):
@@ -402,8 +397,8 @@ _SENTENCE = re.compile(r"[^\n。！？!?]+(?:[。！？!?]+[”’」』）)]*)?
 
 
 def iter_sentences(body_text: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of every sentence of every paragraph of `body_text`
-    (as tasks.text.sentence_spans cuts each paragraph, blank sentences left out).
+    """(start, end) offsets of every sentence of every paragraph of `body_text`: each ends
+    after its 。！？ and any closing quote, or at the end of its line; blank ones are left out.
 
     A "sentence" longer than max_sentence_chars (a page without 。, a runaway paragraph)
     is cut at clause marks, so every rule that looks around a number stays local and cheap.
@@ -461,7 +456,7 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
     for q in quantities:
         start, end, high = q.start, q.end, q.value_high
         clause_from = clause_start(folded, start)  # shared by the unit and the subject rules
-        unit_norm, counter = _normalise_unit(folded, q, clause_from)
+        unit_norm, counter = normalise_unit(folded, q, clause_from)
         subject = find_subject(folded, start, end, previous_end, previous_subject, clause_from)
         previous_subject, previous_end = subject or previous_subject, end
         section = section_of(start)
@@ -484,8 +479,7 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
             q.role,
             counter,
             subject,
-            # indicator; with no subject, from the text just before the number (broader, less reliable)
-            indicator_of(subject if subject else folded[max(0, start - 30):start], unit_norm),
+            assign_indicator(subject, folded[max(0, start - 30):start], unit_norm),  # indicator
             year,
             original[start:end].strip(),  # text
             stripped,  # sentence
@@ -498,18 +492,12 @@ def _norm(value: float) -> float:
     return value if value.is_integer() else round(value, 6)
 
 
-def year_of(sentence: str, position: int, default: int | None) -> int | None:
-    """The year a quantity refers to: the nearest 20XX年 before it in the sentence, else the section's.
-
-    Years inside 《》 titles, spans (2021-2035年) and baselines (在2019年基础上) do not count.
-    """
-    return _year_before(_year_mentions(sentence) if "年" in sentence[:position] else [], position, default)
-
-
 def _year_mentions(sentence: str) -> list[tuple[int, bool, int]]:
     """(end, digit follows, year) of every 20XX年 of a sentence that may set a year, read once
-    per sentence. A mention right before a digit (2023年5月) counts only for a number that
-    starts right after it, since the rule reads the sentence up to each number."""
+    per sentence. A quantity refers to the nearest such year before it in its sentence, else
+    to its section's; years inside 《》 titles, spans (2021-2035年) and baselines
+    (在2019年基础上) do not count. A mention right before a digit (2023年5月) counts only for
+    a number that starts right after it, since the rule reads the sentence up to each number."""
     mentions = []
     for match in _YEAR_MENTION.finditer(sentence):
         start, end = match.span()
@@ -534,6 +522,6 @@ def _year_before(mentions: list[tuple[int, bool, int]], position: int, default: 
     return best
 
 
-# The "year" pattern, read to the end of the sentence; "not after a digit or ." is checked
-# after the 19/20 (a lookbehind over all three characters) so that the pattern starts with them.
+# A year mention, 19XX年 or 20XX年 not after a digit or "." (20XX年度 too). The lookbehind
+# comes after the 19/20, over all three characters, so that the pattern starts with them.
 _YEAR_MENTION = re.compile(r"((?:19|20)(?<![\d.]\d\d)\d{2})年")

@@ -1,4 +1,4 @@
-"""Small text utilities shared by the extractors: folding, numerals, sentences.
+"""Small text utilities shared by the extractors: folding, spaces, numerals.
 
 Extractors match on a *folded* copy of the text (full-width ASCII → ASCII, odd
 spaces → space, a few traditional characters → simplified) that has exactly the
@@ -94,17 +94,3 @@ def parse_label_number(label: str) -> int | None:
     if len(label) == 1 and "①" <= label <= "⑳":
         return ord(label) - ord("①") + 1
     return parse_chinese_numeral(label)
-
-
-_SENTENCE_END = re.compile(r"[。！？!?]+[”’」』）)]*")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of the sentences of `text` (ending after 。！？ and any closing quote)."""
-    spans, start = [], 0
-    for match in _SENTENCE_END.finditer(text):
-        spans.append((start, match.end()))
-        start = match.end()
-    if text[start:].strip():
-        spans.append((start, len(text)))
-    return [(s, e) for s, e in spans if text[s:e].strip()]
