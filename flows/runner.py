@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -18,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.runtime import flow_run
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from tasks.runlock import RunLockedError
 from tasks.summary import RunSummary, format_summary, summary_markdown
@@ -52,12 +54,34 @@ def reported_run(summary: RunSummary) -> Iterator[None]:
 
 def run_from_cli(flow: Callable, what: str, **parameters: object) -> int:
     """Run a flow for the command line: exit status 0 when it completed, 1 otherwise."""
-    state = flow(**parameters, return_state=True)
+    # The modules imported so far (Prefect, pydantic, pandas… about a million objects) live
+    # as long as the process: freezing them keeps the collector from walking them again in
+    # every full collection of the run and in the final ones at exit (exit: 0.3 s → 0.03 s).
+    gc.freeze()
+    with _cli_settings():
+        state = flow(**parameters, return_state=True)
     drain_run_records(str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None)
     if not state.is_completed():
         print(f"{what} failed: {state.message}", file=sys.stderr)
         return 1
     return 0
+
+
+@contextmanager
+def _cli_settings() -> Iterator[None]:
+    """Prefect settings for a run started from the command line.
+
+    Flow-run heartbeats are off unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set: they only
+    serve a server-side automation that marks silent runs crashed, and a command-line run
+    is supervised by whatever started it (its exit status). The heartbeat thread wakes
+    once a second, so the engine's join at the end costs up to a second on every run,
+    about a quarter of a no-op run. Deployment runs (prefect.yaml) keep Prefect's default.
+    """
+    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def new_summary() -> RunSummary:

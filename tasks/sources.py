@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from tasks.records import Source
+from tasks.vocab import parse_yaml
 
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 _KNOWN_KEYS = {
@@ -51,7 +50,7 @@ def load_sources(path: str | Path, only: list[str] | None = None) -> list[Source
 def read_sources(path: str | Path) -> list[Source]:
     """Every source the file configures, disabled ones included: archived pages of a source
     switched off since still need its region and selectors when they are loaded."""
-    raw = yaml.safe_load(expand_env(Path(path).read_text(encoding="utf-8"))) or {}
+    raw = parse_yaml(expand_env(Path(path).read_text(encoding="utf-8"))) or {}
     entries = raw.get("sources") if isinstance(raw, dict) else None
     if not isinstance(entries, list) or not entries:
         raise SourceConfigError(f"{path}: expected a non-empty list under 'sources:'")
