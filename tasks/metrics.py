@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -50,11 +50,17 @@ def _alternation(words: list[str]) -> str:
 def _patterns() -> dict[str, re.Pattern[str]]:
     rules = metric_rules()
     not_followed = rules["unit_not_followed_by"]
-    unit_parts = []
+    # Units grouped by their first character (元(?:/人/月|…|) rather than 元/人/月|…|元): the
+    # engine tries each branch of an alternation in turn, and a number followed by no unit
+    # would try all 76. The same unit wins, since only one group can start at a position and
+    # each group keeps the longest-first order.
+    units_by_first: dict[str, list[str]] = {}
     for surface in sorted(units(), key=len, reverse=True):
         stop = not_followed.get(surface)
         guard = f"(?!{_alternation(stop)})" if stop else ""
-        unit_parts.append(re.escape(surface) + guard)
+        units_by_first.setdefault(surface[0], []).append(re.escape(surface[1:]) + guard)
+    unit_groups = "|".join(re.escape(first) + (f"(?:{'|'.join(rests)})" if rests != [""] else "")
+                           for first, rests in units_by_first.items())
     approx = _alternation(rules["approx_markers"])
     mult = _alternation(list(rules["multipliers"]))
     ranges = _alternation(rules["range_connectors"])
@@ -69,7 +75,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         rf"(?![{adjacent}])"
         rf"(?:[ ]{{0,2}}(?:{ranges})[ ]{{0,2}}(?P<num2>\d+(?:\.\d+)?))?"
         rf"[ ]{{0,2}}(?P<a1>{approx})?(?P<mult>{mult})?(?P<a2>{approx})?[ ]{{0,2}}"
-        rf"(?P<unit>{'|'.join(unit_parts)})?"
+        rf"(?P<unit>{unit_groups})?"
     )
     # The cue is checked after the first numeral (one lookbehind per cue length), so that the
     # pattern starts with a numeral and the regex engine skips to them. Same matches as cue
@@ -92,37 +98,47 @@ _DIGIT = re.compile(r"\d")
 
 
 # --- scanning --------------------------------------------------------------------------
-def scan_quantities(sentence: str, chinese_counts: bool = True) -> list[Quantity]:
-    """All numeric quantities of a folded sentence, bare numbers included (for lists/pairs).
-    `chinese_counts=False`: the caller knows the sentence holds no 两个-style count."""
+def scan_quantities(sentence: str) -> list[Quantity]:
+    """All numeric quantities of a folded sentence, bare numbers included (for lists/pairs)."""
     patterns = _patterns()
+    found = _digit_quantities(sentence, patterns["quantity"].finditer(sentence), 0)
+    return _add_chinese_counts(found, sentence, patterns["cn_count"].finditer(sentence), 0)
+
+
+def _digit_quantities(text: str, matches: Iterable[re.Match[str]], offset: int) -> list[Quantity]:
+    """The quantities of the `matches` of the quantity pattern in `text`, with offsets into the
+    sentence that starts at `offset` of `text`. One loop, no call per number."""
     found: list[Quantity] = []
-    if _DIGIT.search(sentence):
-        multipliers = _multipliers()
-        for match in patterns["quantity"].finditer(sentence):  # one pass, no call per number
-            number, num2, a1, mult_char, a2, unit = match.groups()  # the pattern's six groups, in order
-            if "," in number:
-                if not _THOUSANDS.fullmatch(number):
-                    continue
-                value = float(number.replace(",", ""))
+    multipliers = _multipliers()
+    for match in matches:
+        number, num2, a1, mult_char, a2, unit = match.groups()  # the pattern's six groups, in order
+        if "," in number:
+            if not _THOUSANDS.fullmatch(number):
+                continue
+            value = float(number.replace(",", ""))
+        else:
+            value = float(number)
+        start, end = match.span()
+        if unit is None:
+            if mult_char is None:
+                if num2 is not None:
+                    continue  # 2021-2035, 1-12: a span of years or months, not a quantity
+                end, written = match.end("num"), ""
             else:
-                value = float(number)
-            start, end = match.span()
-            if unit is None:
-                if mult_char is None:
-                    if num2 is not None:
-                        continue  # 2021-2035, 1-12: a span of years or months, not a quantity
-                    end, written = match.end("num"), ""
-                else:
-                    end = match.end("mult")  # a bare 万/亿, kept for money detection
-                    written = sentence[match.end("num"):end].strip()
-            else:
-                written = sentence[match.end("num2" if num2 is not None else "num"):end].strip()
-            found.append(Quantity(start, end, start, value, float(num2) if num2 else None, unit,
-                                  multipliers[mult_char] if mult_char else 1.0, written, bool(a1 or a2)))  # fmt: skip
-    if not chinese_counts:
-        return found
-    chinese = [q for m in patterns["cn_count"].finditer(sentence) if (q := _chinese_count(sentence, m))]
+                end = match.end("mult")  # a bare 万/亿, kept for money detection
+                written = text[match.end("num"):end].strip()
+        else:
+            written = text[match.end("num2" if num2 is not None else "num"):end].strip()
+        start -= offset
+        found.append(Quantity(start, end - offset, start, value, float(num2) if num2 else None, unit,
+                              multipliers[mult_char] if mult_char else 1.0, written, bool(a1 or a2)))  # fmt: skip
+    return found
+
+
+def _add_chinese_counts(found: list[Quantity], text: str, matches: Iterable[re.Match[str]],
+                        offset: int) -> list[Quantity]:  # fmt: skip
+    """`found` with the Chinese counts among the `matches` of the count pattern, in sentence order."""
+    chinese = [q for m in matches if (q := _chinese_count(text, m, offset))]
     if chinese:  # appended after the digits: put back in sentence order
         found += chinese
         found.sort(key=lambda q: q.start)
@@ -137,19 +153,19 @@ def _multipliers() -> dict[str, float]:
 _THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?")
 
 
-def _chinese_count(sentence: str, match: re.Match[str]) -> Quantity | None:
+def _chinese_count(text: str, match: re.Match[str], offset: int) -> Quantity | None:
     value = parse_chinese_numeral(match.group("cn"))
     start = match.start("cn")
-    if value is None or value < 2 or _inside_quotes(sentence, start):
+    if value is None or value < 2 or _inside_quotes(text, offset, start):
         return None
     return Quantity(
-        start=start, end=match.end(), num_start=start, value=float(value),
+        start=start - offset, end=match.end() - offset, num_start=start - offset, value=float(value),
         unit=match.group("cnunit"), unit_written=match.group("cnunit"), chinese=True,
     )  # fmt: skip
 
 
-def _inside_quotes(sentence: str, pos: int) -> bool:
-    return sentence.count("“", 0, pos) > sentence.count("”", 0, pos)
+def _inside_quotes(text: str, sentence_start: int, pos: int) -> bool:
+    return text.count("“", sentence_start, pos) > text.count("”", sentence_start, pos)
 
 
 # --- resolving a sentence --------------------------------------------------------------
@@ -358,18 +374,31 @@ def extract_metrics(outline: Outline, index_no: str | None = None,
     body, folded_body = outline.body_text, outline.folded_text
     metrics: list[Metric] = []
     cap = max_metrics_per_page()
-    # Chinese counts (两个项目) are rare: one pass over the body says which sentences may hold
-    # one. A count a sentence holds overlaps some match of the body (the same one, or one that
-    # the body's scan found first), so a sentence no body match overlaps holds none.
-    counts = [match.span() for match in _patterns()["cn_count"].finditer(folded_body)]
-    count_ends = [count_end for _, count_end in counts]
+    # Both patterns run once over the whole body (a call per sentence costs more than the scan)
+    # and each sentence takes the matches that start in it: the same matches a scan of the
+    # sentence alone finds, since no match spans, and no lookaround reads past, a line break,
+    # a 。！？ or closing quote, or a clause mark. A sentence cut elsewhere (a long one, see
+    # bounded_spans) is scanned alone.
+    patterns = _patterns()
+    numbers = list(patterns["quantity"].finditer(folded_body))
+    number_starts = [match.start() for match in numbers]
+    counts = list(patterns["cn_count"].finditer(folded_body))
+    count_starts = [match.start() for match in counts]
     for start, end in iter_sentences(folded_body) if sentences is None else sentences:
-        first = bisect.bisect_right(count_ends, start)  # the first body match ending inside or after
-        may_count = first < len(counts) and counts[first][0] < end
-        if not may_count and not _DIGIT.search(folded_body, start, end):
+        first_number = bisect.bisect_left(number_starts, start)
+        first_count = bisect.bisect_left(count_starts, start)
+        last_number = bisect.bisect_left(number_starts, end, first_number)
+        last_count = bisect.bisect_left(count_starts, end, first_count)
+        if first_number == last_number and first_count == last_count:
             continue  # half the sentences hold no number at all
         folded = folded_body[start:end]
-        quantities = resolve_sentence(folded, scan_quantities(folded, may_count))
+        if _bounded_by_marks(folded_body, start, end):
+            found = _digit_quantities(folded_body, numbers[first_number:last_number], start)
+            if first_count < last_count:
+                found = _add_chinese_counts(found, folded_body, counts[first_count:last_count], start)
+        else:
+            found = scan_quantities(folded)
+        quantities = resolve_sentence(folded, found)
         if not quantities:
             continue
 
@@ -389,6 +418,16 @@ def extract_metrics(outline: Outline, index_no: str | None = None,
 
 def _constant(section: Section | None) -> Callable[[int], Section | None]:
     return lambda position: section
+
+
+_SENTENCE_EDGES = frozenset("\n。！？!?”’」』）),，;；、")
+
+
+def _bounded_by_marks(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] starts and ends at a line or text edge, or next to a sentence
+    or clause mark of its own or of the sentence before it (what iter_sentences cuts at)."""
+    return ((start == 0 or text[start - 1] in _SENTENCE_EDGES)
+            and (end == len(text) or text[end - 1] in _SENTENCE_EDGES or text[end] == "\n"))  # fmt: skip
 
 
 # A sentence: a run of anything but a line break or a terminator, then its terminators and
