@@ -11,13 +11,14 @@ signature block of org names and dates). All rules are data in config/page.yaml.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from lxml import etree
 
 from tasks.page import BLOCK_TAGS, drop_tree, element_lines, select, text_content
-from tasks.text import fold
+from tasks.text import fold, fold_lines
 from tasks.vocab import metadata_rules, page_rules
 
 
@@ -227,19 +228,24 @@ def is_link_block(element: etree._Element) -> bool:
 def clean_lines(lines: list[str], title: str | None = None) -> list[str]:
     """Body paragraphs from container lines: chrome lines out, cover letter, title repeat and
     cover block off the top, signature and related items off the end."""
-    kept = strip_label_lines([line for line in strip_tail(lines) if not is_chrome_line(line)])
+    # every line folded in one pass, for the rules that read each line
+    lines_folded = [(line, folded) for line, folded in strip_tail(zip(lines, fold_lines(lines)))
+                    if not is_chrome_line(line, folded)]  # fmt: skip
+    kept = strip_label_lines(lines_folded)
     kept = strip_cover_letter(kept, title)
     kept = strip_title_repeat(kept, title)
     kept = strip_cover_block(kept)
     return strip_signature(kept)
 
 
-def is_chrome_line(line: str) -> bool:
+def is_chrome_line(line: str, folded: str | None = None) -> bool:
     """A widget, page-info, breadcrumb or footer line; or a line naming chrome markers (one
-    in a short line, two at any length). Patterns read the line's head: chrome starts there."""
+    in a short line, two at any length). Patterns read the line's head: chrome starts there.
+    `folded` is fold(line) when the caller has it already."""
     rules = _rules()
     short = len(line) <= rules["marker_max"]
-    folded = fold(line if short else line[: rules["marker_max"]]).strip()
+    head = line if short else line[: rules["marker_max"]]
+    folded = (fold(head) if folded is None else folded[: len(head)]).strip()
     anchored, floating = rules["chrome_lines"]
     if anchored.match(folded) or floating.search(folded):
         return True
@@ -254,16 +260,18 @@ def _is_sentence(line: str) -> bool:
 
 
 _SENTENCE_MARK = re.compile(r"[。；;！？!?]")
+_CLAUSE_END = re.compile(r"[。；;]")
 
 
-def strip_label_lines(lines: list[str]) -> list[str]:
-    """Metadata label lines (文号：…) and, for a bare label cell, the value cell after it."""
+def strip_label_lines(lines_folded: list[tuple[str, str]]) -> list[str]:
+    """Metadata label lines (文号：…) and, for a bare label cell, the value cell after it
+    (`lines_folded`: each line and its fold)."""
     kept: list[str] = []
     skip_value = False
-    for line in lines:
-        squashed = _squash(line) if len(line) <= _rules()["cover_max"] else ""
+    for line, folded in lines_folded:
+        squashed = "".join(folded.split()) if len(line) <= _rules()["cover_max"] else ""  # _squash(line), from its fold
         if squashed and _rules()["labels"].match(squashed):
-            skip_value = bool(re.fullmatch(r"[^:：]+[:：]?", squashed))  # label alone: its value follows
+            skip_value = _LABEL_ALONE.fullmatch(squashed) is not None  # label alone: its value follows
             continue
         if skip_value and len(line) <= _rules()["cover_max"] and not _is_sentence(line):
             skip_value = False
@@ -273,18 +281,22 @@ def strip_label_lines(lines: list[str]) -> list[str]:
     return kept
 
 
-def strip_tail(lines: list[str]) -> list[str]:
-    """相关阅读 and the short item lines after it, up to the next sentence of text."""
-    kept: list[str] = []
+_LABEL_ALONE = re.compile(r"[^:：]+[:：]?")
+
+
+def strip_tail(lines_folded: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """相关阅读 and the short item lines after it, up to the next sentence of text
+    (`lines_folded`: each line and its fold)."""
+    kept: list[tuple[str, str]] = []
     in_tail = False
-    for line in lines:
-        if len(line) <= _rules()["tail_max"] and _rules()["tail_start"].match(fold(line).strip()):
+    for line, folded in lines_folded:
+        if len(line) <= _rules()["tail_max"] and _rules()["tail_start"].match(folded.strip()):
             in_tail = True
             continue
         if in_tail and len(line) <= _rules()["tail_max"] and not _is_sentence(line):
             continue
         in_tail = False
-        kept.append(line)
+        kept.append((line, folded))
     return kept
 
 
@@ -365,7 +377,7 @@ def _is_cover_line(line: str) -> bool:
 def strip_cover_block(lines: list[str]) -> list[str]:
     """Short lines before the text that carry an org name or a date (a cover or signature)."""
     end = 0
-    while end < len(lines) and len(lines[end]) <= _rules()["cover_max"] and not re.search(r"[。；;]", lines[end]):
+    while end < len(lines) and len(lines[end]) <= _rules()["cover_max"] and not _CLAUSE_END.search(lines[end]):
         end += 1
     block = lines[:end]
     if end < len(lines) and any(_is_cover_line(line) for line in block):

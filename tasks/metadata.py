@@ -18,7 +18,7 @@ from functools import lru_cache
 from lxml import etree
 
 from tasks.page import EMPTY_CELL, element_lines, meta_content, meta_tags, select
-from tasks.text import fold, normalize_space
+from tasks.text import fold, fold_lines, normalize_space
 from tasks.vocab import metadata_rules, page_rules
 
 FIELDS = ("index_no", "publisher", "publish_date", "written_date", "doc_number", "topic",
@@ -65,6 +65,8 @@ def _any_label() -> re.Pattern[str]:
 
 
 _MAX_LABEL_LINE = 1000  # characters; the longest row of label:value pairs is a few hundred
+_CLAUSE_END = re.compile(r"[。；;]")
+_WHITESPACE = re.compile(r"\s+")
 
 
 def find_labels(lines: list[str], titles: frozenset[str] = frozenset()) -> list[tuple[str, bool, str | None]]:
@@ -76,10 +78,11 @@ def find_labels(lines: list[str], titles: frozenset[str] = frozenset()) -> list[
     pattern, owners = _label_index()
     any_label = _any_label()
     found: list[tuple[str, bool, str | None]] = []
+    folded_lines = fold_lines(lines)  # one pass over the text instead of one per line
     for index, line in enumerate(lines):
         if len(line) > _MAX_LABEL_LINE:  # prose, not a row of labels
             continue
-        folded = fold(line)
+        folded = folded_lines[index]
         if not any_label.search(folded):
             continue
         matches = list(pattern.finditer(folded))
@@ -87,7 +90,7 @@ def find_labels(lines: list[str], titles: frozenset[str] = frozenset()) -> list[
             end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
             value = _clean_value(line[match.end():end])
             if value is None and i + 1 == len(matches):
-                value = _next_cell_value(lines, index, titles)
+                value = _next_cell_value(lines, folded_lines, index, titles)
             name, fallback = owners["".join((match.group("label") or match.group("glued")).split())]
             found.append((name, fallback, value))
     return found
@@ -97,21 +100,21 @@ def edge_lines(lines: list[str], prose_min: int = 40) -> list[str]:
     """The lines of a body container before its first and after its last line of prose:
     where a metadata block sits when the page puts it inside the body container."""
     prose = [i for i, line in enumerate(lines)
-             if len(line) > prose_min and (len(line) > _MAX_LABEL_LINE or re.search(r"[。；;]", line))]  # fmt: skip
+             if len(line) > prose_min and (len(line) > _MAX_LABEL_LINE or _CLAUSE_END.search(line))]  # fmt: skip
     if not prose:
         return lines
     return lines[: prose[0]] + lines[prose[-1] + 1:]
 
 
-def _next_cell_value(lines: list[str], index: int, titles: frozenset[str]) -> str | None:
+def _next_cell_value(lines: list[str], folded_lines: list[str], index: int, titles: frozenset[str]) -> str | None:
     """Layouts with the value in the next cell or line; an empty cell there means no value,
     and so does a next line that is a label, prose or the page's title."""
     if index + 1 >= len(lines) or lines[index + 1] == EMPTY_CELL:
         return None
     following = lines[index + 1]
-    if _label_index()[0].match(fold(following)) or len(following) > 60 or re.search(r"[。；;]", following):
+    if _label_index()[0].match(folded_lines[index + 1]) or len(following) > 60 or _CLAUSE_END.search(following):
         return None
-    if re.sub(r"\s+", "", following) in titles:
+    if _WHITESPACE.sub("", following) in titles:
         return None
     return _clean_value(following)
 
@@ -159,7 +162,7 @@ def _normalise(metadata: PageMetadata) -> None:
         metadata.values[name] = parsed
     index_no = metadata.values.get("index_no")
     if index_no:
-        index_no = re.sub(r"\s+", "", fold(index_no))
+        index_no = _WHITESPACE.sub("", fold(index_no))
         metadata.values["index_no"] = index_no
         if not any(re.match(p, index_no) for p in metadata_rules()["index_no_patterns"]):
             metadata.warnings.append(f"index_no {index_no!r} has an unusual shape")
@@ -188,16 +191,20 @@ def report_years(title: str | None) -> tuple[int | None, int | None]:
     if not title:
         return None, None
     folded = fold(title)
-    years = [(m.start(), int(m.group(1))) for m in re.finditer(r"((?:19|20)\d{2})\s*年", folded)]
+    years = [(m.start(), int(m.group(1))) for m in _TITLE_YEAR.finditer(folded)]
+    if not years:
+        return None, None
     found: dict[str, int] = {}
     for kind, words in metadata_rules()["title_years"].items():
-        positions = sorted(m.start() for w in words for m in re.finditer(re.escape(w), folded))
-        for position in positions:
-            prior = [year for year_pos, year in years if year_pos < position]
-            if prior:
-                found[kind] = prior[-1]
-                break
+        # the first keyword after the first year (one before every year has none to take)
+        hits = [hit for word in words if (hit := folded.find(word, years[0][0] + 1)) >= 0]
+        if hits:
+            position = min(hits)
+            found[kind] = [year for year_pos, year in years if year_pos < position][-1]
     return found.get("summary"), found.get("plan")
+
+
+_TITLE_YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
 
 
 # --- the title ---------------------------------------------------------------------------------
@@ -230,7 +237,7 @@ def find_title(root: etree._Element, body: etree._Element | None,
 def _title_candidates(root: etree._Element, metas: dict[str, str]) -> frozenset[str]:
     """The page's title as <meta> and <title> state it, squashed: never a label's value."""
     found = {meta_content(metas, metadata_rules()["meta_tags"]["title"]), _document_title(root)}
-    return frozenset(re.sub(r"\s+", "", t) for t in found if t)
+    return frozenset(_WHITESPACE.sub("", t) for t in found if t)
 
 
 def _element_title(element: etree._Element) -> str | None:
@@ -253,7 +260,7 @@ def _title_score(text: str | None, reference: str | None) -> float:
         return 0.0
     if not reference:
         return 0.1 * min(len(text), 40)
-    a, b = re.sub(r"\s+", "", text), re.sub(r"\s+", "", reference)
+    a, b = _WHITESPACE.sub("", text), _WHITESPACE.sub("", reference)
     if a == b:
         return 1000.0 + len(a)
     return SequenceMatcher(None, a, b).ratio() * len(a)

@@ -50,6 +50,13 @@ def fold(text: str) -> str:
     return text
 
 
+def fold_lines(lines: list[str]) -> list[str]:
+    """fold() of each line, in one pass over their text (folding never adds or removes a line
+    break; lines that hold one, or no lines, are folded one by one)."""
+    folded = fold("\n".join(lines)).split("\n")
+    return folded if len(folded) == len(lines) else [fold(line) for line in lines]
+
+
 # \s covers NBSP and the full-width space. Written [c][c]* rather than [c]+: a pattern that
 # starts with a character class lets the regex engine skip to its first character.
 _WHITESPACE = re.compile(r"[\s" + _ZERO_WIDTH + r"][\s" + _ZERO_WIDTH + "]*")
