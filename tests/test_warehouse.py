@@ -22,6 +22,7 @@ from warehouse.load import count_outcomes, load_pages, record_fetch_log
 from warehouse.migrate import VIEWS_DIR, list_migrations, migrate
 from warehouse.quality import run_checks
 from warehouse.runs import finish_run, start_run
+from warehouse.search import rebuild_search_index
 from warehouse.tables import TABLES, data_tables
 from warehouse.testing import T0, later, make_page, metrics_for, sections_for, table_checksums
 from warehouse.tx import transaction
@@ -316,7 +317,70 @@ def test_search_index_follows_changes(three_regions) -> None:
     assert one(con, "select count(*) from search_sections where index_no = 'CX-1'") == (5,)
     # one posting per (section, term), however often the report was rewritten: the key the
     # data-quality checks leave to construction (tables.py)
-    assert one(con, "select count(*) - count(distinct (index_no, section_id, term)) from search_terms") == (0,)
+    assert one(con, "select count(*) - count(distinct (doc_id, term)) from search_terms") == (0,)
+    # the rewritten report's old postings are gone with its old doc ids
+    assert one(con, "select count(*) from search_terms anti join search_sections using (doc_id)") == (0,)
+
+
+def test_rebuilding_the_search_index_batch_by_batch_answers_as_before(three_regions) -> None:
+    con = three_regions
+    queries = ("养老床位", "低保", "2023")
+    before = {q: con.execute("select * exclude (text) from search(?)", [q]).fetchall() for q in queries}
+    postings = one(con, "select count(*) from search_terms")
+    assert rebuild_search_index(con, reports_per_transaction=2) == 3  # two transactions
+    assert {q: con.execute("select * exclude (text) from search(?)", [q]).fetchall() for q in queries} == before
+    assert one(con, "select count(*) from search_terms") == postings
+    assert one(con, "select count(*) from search_terms anti join search_sections using (doc_id)") == (0,)
+
+
+# The loader's search_index.sql before migration 0007 (postings keyed by index_no, section_id).
+_SEARCH_INDEX_0006 = """
+delete from search_terms where index_no in (select index_no from touched_reports);
+delete from search_sections where index_no in (select index_no from touched_reports);
+create or replace temp table section_tokens as
+select index_no, section_id, search_tokens(search_document(heading, text)) as tokens
+from sections where index_no in (select index_no from touched_reports);
+insert into search_sections by name select index_no, section_id, len(tokens) as n_terms from section_tokens;
+insert into search_terms by name
+select index_no, section_id, unnest(map_keys(counts)) as term, unnest(map_values(counts))::integer as tf
+from (select index_no, section_id, list_histogram(tokens) as counts from section_tokens);
+drop table section_tokens;
+"""
+
+
+def test_migration_to_doc_ids_carries_the_search_index_over(tmp_path, monkeypatch, three_regions) -> None:
+    """A warehouse indexed before 0007 answers searches as one indexed after it."""
+    queries = ("养老床位", "低保", "殡葬改革", "2023")
+    expected = {q: three_regions.execute("select * exclude (text) from search(?)", [q]).fetchall() for q in queries}
+    before, views = tmp_path / "migrations", tmp_path / "views"
+    before.mkdir()
+    for m in list_migrations():
+        if m.version < 7:
+            shutil.copy(m.path, before / m.name)
+    shutil.copytree(VIEWS_DIR, views, ignore=shutil.ignore_patterns("60_search.sql"))  # binds to the new columns
+    old = tmp_path / "old.duckdb"
+    with monkeypatch.context() as old_code:
+        old_code.setattr(importlib.import_module("warehouse.migrate"), "MIGRATIONS_DIR", before)
+        old_code.setattr(importlib.import_module("warehouse.migrate"), "VIEWS_DIR", views)
+        old_code.setattr(importlib.import_module("warehouse.load"), "refresh_search_index",
+                         lambda c: c.execute(_SEARCH_INDEX_0006))
+        con = connect(old)
+        load_pages(con, "run-1", [make_page("TT-1", source="tiantai", region="天台县"),
+                                  make_page("XJ-1", source="xianju", region="仙居县",
+                                            metrics=metrics_for("XJ-1", beds=80),
+                                            sections=sections_for("XJ-1", plan_text="2023年新建养老床位200张,床位总数再增加。")),
+                                  make_page("CX-1", source="cixi", region="慈溪市", metrics=[],
+                                            sections=sections_for("CX-1")[:2])], T0)  # fmt: skip
+        postings = one(con, "select count(*) from search_terms")
+        con.close()
+    con = connect(old)  # applies 0007
+    assert one(con, "select count(*) from search_terms") == postings
+    assert {q: con.execute("select * exclude (text) from search(?)", [q]).fetchall() for q in queries} == expected
+    # and the next load indexes on from there
+    load_pages(con, "run-2", [make_page("CX-1", source="cixi", region="慈溪市", body="v2",
+                                        sections=sections_for("CX-1", plan_text="推进殡葬改革。"))], later(60))
+    assert one(con, "select index_no, section_id from search('殡葬改革')") == ("CX-1", "2")
+    con.close()
 
 
 def test_views_return_expected_rows(three_regions) -> None:

@@ -46,8 +46,9 @@ TABLES: dict[str, TableSpec] = {
         # Tens of millions of postings: an ART index would cost memory on every load, and a
         # GROUP BY over all of them after every load (the DQ check) costs seconds and more
         # memory than the writer has. Rows are unique by construction (one row per key of a
-        # per-section histogram); tests/test_warehouse.py holds that.
-        TableSpec("search_terms", "replace_children", ("index_no", "section_id", "term"),
+        # per-section histogram); tests/test_warehouse.py holds that. They carry no index_no:
+        # a report's postings are replaced with its search_sections rows, through doc_id.
+        TableSpec("search_terms", "replace_children", ("doc_id", "term"),
                   "search", enforced=False, checked=False),
         TableSpec("runs", "merge", ("run_id",), "ops"),
         TableSpec("run_sources", "merge", ("run_id", "source"), "ops"),

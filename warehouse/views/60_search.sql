@@ -9,7 +9,7 @@ with query_terms as (
     select distinct unnest(search_tokens(q)) as term
 ),
 hits as materialized (
-    select p.index_no, p.section_id, p.term, p.tf
+    select p.doc_id, p.term, p.tf
     from search_terms as p
     semi join query_terms using (term)
 ),
@@ -24,17 +24,17 @@ term_idf as (
 ),
 scored as (
     select
-        h.index_no,
-        h.section_id,
+        d.index_no,
+        d.section_id,
         -- rounded, so that equal scores tie exactly whatever the summation order
         round(sum(i.idf * h.tf * (1.2 + 1)
                   / (h.tf + 1.2 * (1 - 0.75 + 0.75 * d.n_terms / c.avg_terms))), 6) as score,
         count(*) as matched_terms
     from hits as h
     join term_idf as i using (term)
-    join search_sections as d using (index_no, section_id)
+    join search_sections as d using (doc_id)
     cross join corpus as c
-    group by h.index_no, h.section_id
+    group by d.index_no, d.section_id
 ),
 located as (
     -- first place in the text where a query term occurs, for the snippet (Han text has
