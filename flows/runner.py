@@ -19,7 +19,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
 from tasks.runlock import RunLockedError
 from tasks.summary import RunSummary, format_summary, summary_markdown
@@ -71,13 +71,14 @@ def run_from_cli(flow: Callable, what: str, **parameters: object) -> int:
 def _cli_settings() -> Iterator[None]:
     """Prefect settings for a run started from the command line.
 
-    Flow-run heartbeats are off unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set: they only
-    serve a server-side automation that marks silent runs crashed, and a command-line run
-    is supervised by whatever started it (its exit status). The heartbeat thread wakes
-    once a second, so the engine's join at the end costs up to a second on every run,
-    about a quarter of a no-op run. Deployment runs (prefect.yaml) keep Prefect's default.
+    Flow-run heartbeats are off unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is configured (in
+    the environment or the Prefect profile): they only serve a server-side automation that
+    marks silent runs crashed, and a command-line run is supervised by whatever started it
+    (its exit status). The heartbeat thread wakes once a second, so the engine's join at
+    the end costs up to a second on every run, about a quarter of a no-op run. Deployment
+    runs (prefect.yaml) keep Prefect's default.
     """
-    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
+    if "heartbeat_frequency" in get_current_settings().flows.model_fields_set:
         yield
         return
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):

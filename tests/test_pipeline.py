@@ -106,11 +106,12 @@ def test_changed_page_is_a_new_version_not_a_duplicate(first_run, sample_site):
                            [article.index_no]).fetchone()[0] == 1  # fmt: skip
 
 
-def test_command_line_runs_skip_flow_heartbeats_unless_the_operator_sets_them(prefect_api, monkeypatch):
+def test_command_line_runs_skip_flow_heartbeats_unless_the_operator_sets_them(prefect_api):
     """The heartbeat thread wakes once a second and the engine joins it at the end of every
-    run: a command-line run has no use for it unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY asks."""
+    run: a command-line run has no use for it unless the operator configured a frequency
+    (PREFECT_FLOWS_HEARTBEAT_FREQUENCY, in the environment or the Prefect profile)."""
     from prefect import flow
-    from prefect.settings import get_current_settings
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
     from flows.runner import run_from_cli
 
@@ -120,9 +121,7 @@ def test_command_line_runs_skip_flow_heartbeats_unless_the_operator_sets_them(pr
     def probe() -> None:
         seen.append(get_current_settings().flows.heartbeat_frequency)
 
-    monkeypatch.delenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", raising=False)
     assert run_from_cli(probe, "probe") == 0
-    monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "60")
-    assert run_from_cli(probe, "probe") == 0
-    assert seen[0] is None
-    assert seen[1] is not None
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 60}):  # as a profile or env would
+        assert run_from_cli(probe, "probe") == 0
+    assert seen == [None, 60]
