@@ -3,8 +3,9 @@
 The peak resident set is the child's own high-water mark (VmHWM in /proc, sampled every
 SAMPLE_SECONDS), so neither the benchmark process nor the Prefect server is counted; not
 `ru_maxrss`, which also counts the benchmark's memory the child was forked with. VmRSS is
-sampled as well and split at the last "Task run … Finished" line of its log: the peak while tasks still ran (crawl, extract, load) against the peak
-after the last task (finalise: fetch log, data-quality checks, snapshot; then teardown).
+sampled as well and split at the last "Task run … Finished" line of its log: the peak
+while tasks still ran (crawl, extract, load) against the peak after the last task
+(finalise: fetch log, data-quality checks, snapshot; then teardown).
 Stage seconds are the flow's own: the "seconds: discover …, total …" line its run
 summary logs.
 """

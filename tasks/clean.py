@@ -18,7 +18,7 @@ from functools import lru_cache
 from lxml import etree
 
 from tasks.page import BLOCK_TAGS, drop_tree, element_lines, select, text_content
-from tasks.text import fold, fold_lines
+from tasks.text import CLAUSE_END, fold, fold_lines, squash
 from tasks.vocab import metadata_rules, page_rules
 
 
@@ -160,7 +160,7 @@ def _id_class_index(root: etree._Element) -> dict[str, list[etree._Element]]:
 
 
 def _text_length(element: etree._Element) -> int:
-    return len("".join(text_content(element).split()))
+    return len(squash(text_content(element)))
 
 
 def densest_block(root: etree._Element) -> etree._Element | None:
@@ -170,10 +170,10 @@ def densest_block(root: etree._Element) -> etree._Element | None:
     for element in root.iter("p", "div", "td", "li", "section", "article", "font", "span"):
         if any(isinstance(tag := c.tag, str) and tag in BLOCK_TAGS for c in element):
             continue  # score leaf blocks only; containers collect from them
-        text = "".join(text_content(element).split())
+        text = squash(text_content(element))
         if len(text) < 20:
             continue
-        links = sum(len("".join(text_content(a).split())) for a in element.iter("a"))
+        links = sum(len(squash(text_content(a))) for a in element.iter("a"))
         score = len(text) - 2 * links
         if score <= 0:
             continue
@@ -260,7 +260,6 @@ def _is_sentence(line: str) -> bool:
 
 
 _SENTENCE_MARK = re.compile(r"[。；;！？!?]")
-_CLAUSE_END = re.compile(r"[。；;]")
 
 
 def strip_label_lines(lines_folded: list[tuple[str, str]]) -> list[str]:
@@ -269,7 +268,7 @@ def strip_label_lines(lines_folded: list[tuple[str, str]]) -> list[str]:
     kept: list[str] = []
     skip_value = False
     for line, folded in lines_folded:
-        squashed = "".join(folded.split()) if len(line) <= _rules()["cover_max"] else ""  # _squash(line), from its fold
+        squashed = _squash_short(line, folded)
         if squashed and _rules()["labels"].match(squashed):
             skip_value = _LABEL_ALONE.fullmatch(squashed) is not None  # label alone: its value follows
             continue
@@ -301,13 +300,16 @@ def strip_tail(lines_folded: Iterable[tuple[str, str]]) -> list[tuple[str, str]]
 
 
 def _squash(text: str) -> str:
-    return "".join(fold(text).split())  # every whitespace character out (\u3000 is one)
+    return squash(fold(text))
 
 
-def _squash_short(line: str) -> str:
+def _squash_short(line: str, folded: str | None = None) -> str:
     """The squashed line if it is short enough to be a cover line, else '' (a long
-    paragraph is never one, and is not worth folding again)."""
-    return _squash(line) if len(line) <= _rules()["cover_max"] else ""
+    paragraph is never one, and is not worth folding again). `folded` is fold(line) when
+    the caller has it already."""
+    if len(line) > _rules()["cover_max"]:
+        return ""
+    return squash(fold(line) if folded is None else folded)
 
 
 def strip_title_repeat(lines: list[str], title: str | None) -> list[str]:
@@ -377,7 +379,7 @@ def _is_cover_line(line: str) -> bool:
 def strip_cover_block(lines: list[str]) -> list[str]:
     """Short lines before the text that carry an org name or a date (a cover or signature)."""
     end = 0
-    while end < len(lines) and len(lines[end]) <= _rules()["cover_max"] and not _CLAUSE_END.search(lines[end]):
+    while end < len(lines) and len(lines[end]) <= _rules()["cover_max"] and not CLAUSE_END.search(lines[end]):
         end += 1
     block = lines[:end]
     if end < len(lines) and any(_is_cover_line(line) for line in block):

@@ -18,7 +18,7 @@ from functools import lru_cache
 from lxml import etree
 
 from tasks.page import EMPTY_CELL, element_lines, meta_content, meta_tags, select
-from tasks.text import fold, fold_lines, normalize_space
+from tasks.text import CLAUSE_END, fold, fold_lines, normalize_space, squash
 from tasks.vocab import metadata_rules, page_rules
 
 FIELDS = ("index_no", "publisher", "publish_date", "written_date", "doc_number", "topic",
@@ -65,8 +65,6 @@ def _any_label() -> re.Pattern[str]:
 
 
 _MAX_LABEL_LINE = 1000  # characters; the longest row of label:value pairs is a few hundred
-_CLAUSE_END = re.compile(r"[。；;]")
-_WHITESPACE = re.compile(r"\s+")
 
 
 def find_labels(lines: list[str], titles: frozenset[str] = frozenset()) -> list[tuple[str, bool, str | None]]:
@@ -91,7 +89,7 @@ def find_labels(lines: list[str], titles: frozenset[str] = frozenset()) -> list[
             value = _clean_value(line[match.end():end])
             if value is None and i + 1 == len(matches):
                 value = _next_cell_value(lines, folded_lines, index, titles)
-            name, fallback = owners["".join((match.group("label") or match.group("glued")).split())]
+            name, fallback = owners[squash(match.group("label") or match.group("glued"))]
             found.append((name, fallback, value))
     return found
 
@@ -100,7 +98,7 @@ def edge_lines(lines: list[str], prose_min: int = 40) -> list[str]:
     """The lines of a body container before its first and after its last line of prose:
     where a metadata block sits when the page puts it inside the body container."""
     prose = [i for i, line in enumerate(lines)
-             if len(line) > prose_min and (len(line) > _MAX_LABEL_LINE or _CLAUSE_END.search(line))]  # fmt: skip
+             if len(line) > prose_min and (len(line) > _MAX_LABEL_LINE or CLAUSE_END.search(line))]  # fmt: skip
     if not prose:
         return lines
     return lines[: prose[0]] + lines[prose[-1] + 1:]
@@ -112,9 +110,9 @@ def _next_cell_value(lines: list[str], folded_lines: list[str], index: int, titl
     if index + 1 >= len(lines) or lines[index + 1] == EMPTY_CELL:
         return None
     following = lines[index + 1]
-    if _label_index()[0].match(folded_lines[index + 1]) or len(following) > 60 or _CLAUSE_END.search(following):
+    if _label_index()[0].match(folded_lines[index + 1]) or len(following) > 60 or CLAUSE_END.search(following):
         return None
-    if _WHITESPACE.sub("", following) in titles:
+    if squash(following) in titles:
         return None
     return _clean_value(following)
 
@@ -162,7 +160,7 @@ def _normalise(metadata: PageMetadata) -> None:
         metadata.values[name] = parsed
     index_no = metadata.values.get("index_no")
     if index_no:
-        index_no = _WHITESPACE.sub("", fold(index_no))
+        index_no = squash(fold(index_no))
         metadata.values["index_no"] = index_no
         if not any(re.match(p, index_no) for p in metadata_rules()["index_no_patterns"]):
             metadata.warnings.append(f"index_no {index_no!r} has an unusual shape")
@@ -237,7 +235,7 @@ def find_title(root: etree._Element, body: etree._Element | None,
 def _title_candidates(root: etree._Element, metas: dict[str, str]) -> frozenset[str]:
     """The page's title as <meta> and <title> state it, squashed: never a label's value."""
     found = {meta_content(metas, metadata_rules()["meta_tags"]["title"]), _document_title(root)}
-    return frozenset(_WHITESPACE.sub("", t) for t in found if t)
+    return frozenset(squash(t) for t in found if t)
 
 
 def _element_title(element: etree._Element) -> str | None:
@@ -260,7 +258,7 @@ def _title_score(text: str | None, reference: str | None) -> float:
         return 0.0
     if not reference:
         return 0.1 * min(len(text), 40)
-    a, b = _WHITESPACE.sub("", text), _WHITESPACE.sub("", reference)
+    a, b = squash(text), squash(reference)
     if a == b:
         return 1000.0 + len(a)
     return SequenceMatcher(None, a, b).ratio() * len(a)

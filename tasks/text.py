@@ -62,6 +62,16 @@ def fold_lines(lines: list[str]) -> list[str]:
 _WHITESPACE = re.compile(r"[\s" + _ZERO_WIDTH + r"][\s" + _ZERO_WIDTH + "]*")
 
 
+def squash(text: str) -> str:
+    """`text` with every whitespace character out, the full-width space included (str.split
+    splits on exactly what the regex class for whitespace matches)."""
+    return "".join(text.split())
+
+
+# A clause or sentence ends in the line: prose, not a label, cover or value cell.
+CLAUSE_END = re.compile(r"[。；;]")
+
+
 def normalize_space(text: str) -> str:
     """Collapse runs of whitespace (including full-width, NBSP and zero-width) to one space, strip."""
     # str.split() splits on exactly what \s matches (str.isspace); only the zero-width

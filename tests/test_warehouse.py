@@ -281,7 +281,12 @@ def test_hostile_content_is_stored_verbatim(con) -> None:
 # --- views, search, checks ---------------------------------------------------------------
 @pytest.fixture
 def three_regions(con):
-    pages = [
+    load_pages(con, "run-1", _three_region_pages(), T0)
+    return con
+
+
+def _three_region_pages() -> list:
+    return [
         make_page("TT-1", source="tiantai", region="天台县"),
         make_page("XJ-1", source="xianju", region="仙居县",
                   metrics=metrics_for("XJ-1", beds=80),
@@ -289,8 +294,6 @@ def three_regions(con):
         make_page("CX-1", source="cixi", region="慈溪市", metrics=[],
                   sections=sections_for("CX-1")[:2]),
     ]
-    load_pages(con, "run-1", pages, T0)
-    return con
 
 
 def test_search_ranks_the_section_about_beds_first(three_regions) -> None:
@@ -365,12 +368,7 @@ def test_migration_to_doc_ids_carries_the_search_index_over(tmp_path, monkeypatc
         old_code.setattr(importlib.import_module("warehouse.load"), "refresh_search_index",
                          lambda c: c.execute(_SEARCH_INDEX_0006))
         con = connect(old)
-        load_pages(con, "run-1", [make_page("TT-1", source="tiantai", region="天台县"),
-                                  make_page("XJ-1", source="xianju", region="仙居县",
-                                            metrics=metrics_for("XJ-1", beds=80),
-                                            sections=sections_for("XJ-1", plan_text="2023年新建养老床位200张,床位总数再增加。")),
-                                  make_page("CX-1", source="cixi", region="慈溪市", metrics=[],
-                                            sections=sections_for("CX-1")[:2])], T0)  # fmt: skip
+        load_pages(con, "run-1", _three_region_pages(), T0)
         postings = one(con, "select count(*) from search_terms")
         con.close()
     con = connect(old)  # applies 0007
