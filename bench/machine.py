@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tasks.settings import PROJECT_ROOT
 
-PACKAGES = ("prefect", "duckdb", "lxml", "trafilatura", "pyarrow", "requests", "jinja2")
+PACKAGES = ("prefect", "duckdb", "nanoarrow", "lxml", "trafilatura", "requests", "jinja2")
 
 
 def machine_info() -> dict[str, str]:

@@ -214,7 +214,7 @@ def _runs_section(r: Results) -> list[str]:
             "checks, snapshot; then teardown)."]
     if r.imports_rss_mb:
         out[-1] += (f" Of any peak, {r.imports_rss_mb:.0f} MB is the interpreter with the flow's imports alone "
-                    "(Prefect, DuckDB, pyarrow, lxml), before a page or the warehouse is touched.")
+                    "(Prefect, DuckDB, nanoarrow, lxml), before a page or the warehouse is touched.")
     if r.reprocess and r.reprocess.timings.get("extract"):
         out += ["", f"Reprocessing from the raw archive (no network): **{r.reprocess_pages_per_s:.1f} pages/s** end to "
                 f"end ({r.n:,} pages in {r.reprocess.wall_s:.1f} s); its extract stage alone ran at "

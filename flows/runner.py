@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import time
@@ -54,10 +53,6 @@ def reported_run(summary: RunSummary) -> Iterator[None]:
 
 def run_from_cli(flow: Callable, what: str, **parameters: object) -> int:
     """Run a flow for the command line: exit status 0 when it completed, 1 otherwise."""
-    # The modules imported so far (Prefect, pydantic, pandas… about a million objects) live
-    # as long as the process: freezing them keeps the collector from walking them again in
-    # every full collection of the run and in the final ones at exit (exit: 0.3 s → 0.03 s).
-    gc.freeze()
     with _cli_settings():
         state = flow(**parameters, return_state=True)
     drain_run_records(str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None)

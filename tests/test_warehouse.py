@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -276,6 +278,32 @@ def test_hostile_content_is_stored_verbatim(con) -> None:
     with memory_limit(con, settings.WAREHOUSE_MEMORY_LIMIT_LARGE):  # a reader's budget, not the writer's
         [hit] = con.execute("select section_id from search('养老床位')").fetchall()
     assert hit == ("0",)
+
+
+def test_the_writer_imports_neither_pandas_nor_pyarrow(tmp_path) -> None:
+    """Every write of a run, in a process of its own: staging goes through nanoarrow, since
+    pyarrow and the pandas its first array imports would hold ~80 MB of each run's peak."""
+    script = f"""
+import sys
+import flows.nightly, flows.reprocess
+from warehouse import connect, finish_run, record_fetch_log, run_checks, snapshot, start_run
+from warehouse.load import load_pages
+from warehouse.testing import T0, make_page
+con = connect({str(tmp_path / "w.duckdb")!r})
+start_run(con, "run-1", parameters={{"sources": ["tiantai"]}}, started_at=T0)
+load_pages(con, "run-1", [make_page("IDX-1"), make_page(None)], T0)
+record_fetch_log(con, [{{"fetch_id": 1, "source": "tiantai", "url": "http://x/1", "outcome": "fetched", "fetched_at": T0}}],
+                 run_id="run-1")
+run_checks(con, "run-1")
+finish_run(con, "run-1", status="completed", counts={{"new": 1}}, sources={{"tiantai": {{"new": 1}}}})
+con.close()
+snapshot({str(tmp_path / "w.duckdb")!r})
+print(sorted(name for name in ("pandas", "pyarrow") if name in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
 
 
 # --- views, search, checks ---------------------------------------------------------------

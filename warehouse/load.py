@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
+import nanoarrow as na
 
 from tasks.records import Extraction, LoadOutcome, Metric, PageRecord, Rank, Report, Section
 from warehouse.errors import WarehouseKeyError
@@ -57,7 +57,8 @@ REJECT_DETAILS: dict[str, str] = {
 }
 _REASON_CODE = re.compile(r"^(?P<code>[a-z][a-z0-9_]*)(?::\s*(?P<detail>.+))?$", re.S)
 _CHILD_CLASSES: dict[str, type] = {"sections": Section, "metrics": Metric, "ranks": Rank}
-_PAGE_COLUMNS = {"page_idx": pa.int64(), "fetched_at": pa.timestamp("us")}
+_PAGE_COLUMNS = {"page_idx": na.int64(), "fetched_at": na.timestamp("us")}
+_CONTEXT_COLUMNS = {"run_id": na.large_string(), "load_id": na.large_string(), "observed_at": na.timestamp("us")}
 
 @dataclass
 class _Batch:
@@ -195,14 +196,14 @@ def _row(record: Any, page_idx: int, index_no: str) -> dict:
 
 # --- 2. stage ----------------------------------------------------------------------------
 def _stage_tables(con: duckdb.DuckDBPyConnection, batch: _Batch,
-                  context: dict) -> dict[str, pa.Table]:
+                  context: dict) -> dict[str, na.Array]:
     tables = {
-        "load_context": pa.table({k: [v] for k, v in context.items()}),
+        "load_context": to_arrow([context], _CONTEXT_COLUMNS),
         "stg_reports": to_arrow(batch.reports, arrow_fields(Report) | _PAGE_COLUMNS),
         "stg_rejects": to_arrow(batch.rejects, table_fields(con, "rejects")),
     }
     for table, cls in _CHILD_CLASSES.items():
-        columns = arrow_fields(cls) | {"page_idx": pa.int64()}
+        columns = arrow_fields(cls) | {"page_idx": na.int64()}
         tables[f"stg_{table}"] = to_arrow(batch.children[table], columns)
     return tables
 

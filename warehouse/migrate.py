@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from warehouse.errors import MigrationError
-from warehouse.staging import utc_now
+from warehouse.staging import staged, text_fields, to_arrow, utc_now
 from warehouse.tx import transaction
 
 log = logging.getLogger(__name__)
@@ -144,13 +143,11 @@ def _apply_repeatables(con: duckdb.DuckDBPyConnection) -> list[str]:
 def _apply_seed(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Replace table <stem> with the CSV's rows (read as text; the insert casts)."""
     with path.open(encoding="utf-8", newline="") as f:
-        rows = pa.Table.from_pylist(list(csv.DictReader(f)))
-    con.register("_seed_rows", rows)
-    try:
+        reader = csv.DictReader(f)
+        rows = to_arrow(list(reader), text_fields(reader.fieldnames or []))
+    with staged(con, {"_seed_rows": rows}):
         con.execute(f'delete from "{path.stem}"')
         con.execute(f'insert into "{path.stem}" by name select * from _seed_rows')
-    finally:
-        con.unregister("_seed_rows")
 
 
 def _sha256(path: Path) -> str:
