@@ -58,7 +58,8 @@ REJECT_DETAILS: dict[str, str] = {
 _REASON_CODE = re.compile(r"^(?P<code>[a-z][a-z0-9_]*)(?::\s*(?P<detail>.+))?$", re.S)
 _CHILD_CLASSES: dict[str, type] = {"sections": Section, "metrics": Metric, "ranks": Rank}
 _PAGE_COLUMNS = {"page_idx": na.int64(), "fetched_at": na.timestamp("us")}
-_CONTEXT_COLUMNS = {"run_id": na.large_string(), "load_id": na.large_string(), "observed_at": na.timestamp("us")}
+_CONTEXT_COLUMNS = {"run_id": na.large_string(), "load_id": na.large_string(),
+                    "observed_at": na.timestamp("us")}
 
 @dataclass
 class _Batch:
