@@ -83,7 +83,7 @@ def to_arrow(rows: Sequence[Mapping[str, Any]], fields: Mapping[str, na.Schema])
         if to_storage is not None:  # only dates and times need converting; skip the rest (speed)
             values = [None if value is None else to_storage(value) for value in values]
         columns.append(na.c_array(values, typ))
-    schema = na.struct({name: typ for name, typ in fields.items()})
+    schema = na.struct(dict(fields))
     return na.Array(na.c_array_from_buffers(schema, len(rows), [None], children=columns))
 
 
@@ -94,7 +94,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 def _microseconds(value: datetime) -> int:
     # Every TIMESTAMP column holds naive UTC.
-    return (_cell(value) - _EPOCH) // _MICROSECOND
+    return (utc_naive(value) - _EPOCH) // _MICROSECOND
 
 
 def _days(value: date) -> int:
@@ -105,15 +105,11 @@ def _days(value: date) -> int:
 _STORAGE: dict[na.Type, Callable[[Any], int]] = {na.Type.TIMESTAMP: _microseconds, na.Type.DATE32: _days}
 
 
-def _cell(value: datetime) -> datetime:
-    if value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
 def utc_naive(moment: datetime) -> datetime:
     """A datetime as naive UTC (naive input is taken to be UTC already)."""
-    return _cell(moment)
+    if moment.tzinfo is not None:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
 
 
 def utc_now() -> datetime:
