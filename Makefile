@@ -16,6 +16,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 .PHONY: demo test eval bench report export serve-sample deploy worker setup clean
 
 setup: $(VENV)/.installed
+	$(PY) scripts/compile_extractor.py
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -5,24 +5,39 @@ loop), in one process pinned to one CPU, after a warm-up pass; each figure is th
 of `repeats` passes over the whole sample, the two extractors alternating pass by pass
 so that neither gets a quieter machine. trafilatura runs with its defaults (fallback
 extractors on); `fast=True` is reported beside it for reference.
+
+Ours runs as the pipeline runs it: compiled by mypyc where a build is current
+(tasks/compiled.py). The same comparison is then repeated in a child process with
+GOVETL_INTERPRETED=1, so the report shows what the compilation is worth, each ratio
+measured against trafilatura in its own process:
+
+    python -m bench.extraction DOCS.pickle REPEATS    (the child; prints its result as JSON)
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import pickle
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import trafilatura
 
 from sample_site import Resource
+from tasks.compiled import is_compiled
 from tasks.encoding import decode_html
 from tasks.extract import extract_page
 from tasks.records import Source
+from tasks.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +54,8 @@ class ExtractionResult:
     trafilatura_fast_pages_per_s: float
     ours_empty: int  # pages where ours found no body text
     trafilatura_empty: int
+    compiled: bool = False  # ours ran from the mypyc build
+    interpreted: ExtractionResult | None = None  # the same comparison, our modules interpreted
 
     @property
     def ratio(self) -> float:
@@ -64,6 +81,27 @@ def compare_extractors(pages: list[tuple[str, str, Resource]], sources: dict[str
                        repeats: int = 3) -> ExtractionResult:  # fmt: skip
     """pages: (site key, path, resource) as `BenchCorpus.sample` gives them."""
     docs = [(decode_html(r.body, r.content_type).text, base_url + path, sources[key]) for key, path, r in pages]
+    result = compare_on_docs(docs, repeats)
+    if result.compiled:
+        result.interpreted = compare_interpreted(docs, repeats)
+    return result
+
+
+def compare_interpreted(docs: list[tuple[str, str, Source]], repeats: int) -> ExtractionResult | None:
+    """compare_on_docs in a child process whose extractor modules run interpreted."""
+    with tempfile.TemporaryDirectory(prefix="govetl-bench-docs-") as tmp:
+        path = Path(tmp) / "docs.pickle"
+        path.write_bytes(pickle.dumps(docs))
+        child = subprocess.run([sys.executable, "-m", "bench.extraction", str(path), str(repeats)], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, env={**os.environ, "GOVETL_INTERPRETED": "1"})  # fmt: skip
+    if child.returncode != 0:
+        log.warning("interpreted extraction comparison failed: %s", child.stderr[-2000:])
+        return None
+    return ExtractionResult(**json.loads(child.stdout))
+
+
+def compare_on_docs(docs: list[tuple[str, str, Source]], repeats: int = 3) -> ExtractionResult:
+    """docs: (decoded html, url, source)."""
     extractors: dict[str, Callable[[str, str, Source], str | None]] = {
         "ours": lambda html, url, source: extract_page(html, url, source).report.body_text,
         "trafilatura": lambda html, url, source: trafilatura.extract(html, url=url),
@@ -81,10 +119,11 @@ def compare_extractors(pages: list[tuple[str, str, Resource]], sources: dict[str
                 seconds[name].append(elapsed)
     rate = {name: len(docs) / statistics.median(s) for name, s in seconds.items()}
     result = ExtractionResult(len(docs), max(1, repeats), cpu, rate["ours"], rate["trafilatura"],
-                              rate["trafilatura_fast"], empty["ours"], empty["trafilatura"])  # fmt: skip
-    log.info("extraction on one core: ours %.1f pages/s, trafilatura %.1f (fast %.1f): %.2f×",
-             result.ours_pages_per_s, result.trafilatura_pages_per_s, result.trafilatura_fast_pages_per_s,
-             result.ratio)  # fmt: skip
+                              rate["trafilatura_fast"], empty["ours"], empty["trafilatura"],
+                              is_compiled("tasks.metrics"))  # fmt: skip
+    log.info("extraction on one core (ours %s): ours %.1f pages/s, trafilatura %.1f (fast %.1f): %.2f×",
+             "compiled" if result.compiled else "interpreted", result.ours_pages_per_s,
+             result.trafilatura_pages_per_s, result.trafilatura_fast_pages_per_s, result.ratio)  # fmt: skip
     return result
 
 
@@ -94,3 +133,9 @@ def _time_pass(run: Callable[[str, str, Source], str | None],
     started = time.perf_counter()
     texts = [run(*doc) for doc in docs]
     return time.perf_counter() - started, sum(1 for text in texts if not text)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    measured = compare_on_docs(pickle.loads(Path(sys.argv[1]).read_bytes()), int(sys.argv[2]))
+    print(json.dumps(asdict(measured)))

@@ -8,6 +8,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from tasks.compiled import MODULES, current_build
 from tasks.settings import PROJECT_ROOT
 
 PACKAGES = ("prefect", "duckdb", "nanoarrow", "lxml", "trafilatura", "requests", "jinja2")
@@ -22,8 +23,15 @@ def machine_info() -> dict[str, str]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "packages": ", ".join(f"{name} {package_version(name)}" for name in PACKAGES),
+        "extractor": extractor_build(),
         "code": code_revision(),
     }
+
+
+def extractor_build() -> str:
+    if current_build() is None:
+        return "interpreted (no current mypyc build; see tasks/compiled.py)"
+    return f"compiled by mypyc {package_version('mypy')}: tasks.{{{', '.join(MODULES)}}}"
 
 
 def cpu_model() -> str:

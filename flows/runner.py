@@ -20,6 +20,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
+from tasks.compiled import stale_build_note
 from tasks.runlock import RunLockedError
 from tasks.summary import RunSummary, format_summary, summary_markdown
 from warehouse import WarehouseLockedError
@@ -100,6 +101,8 @@ def publish(summary: RunSummary, started: float) -> None:
     summary.finished_at = datetime.now(UTC)
     summary.timings["total"] = time.perf_counter() - started
     get_run_logger().info("run summary\n%s", format_summary(summary))
+    if note := stale_build_note():
+        get_run_logger().info(note)
     create_table_artifact(key="etl-run-summary", table=summary.rows(),
                           description=f"Run {summary.run_id}: {summary.status}")  # fmt: skip
     create_markdown_artifact(key="etl-run-report", markdown=summary_markdown(summary),

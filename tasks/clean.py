@@ -70,7 +70,8 @@ def _anchored(pattern: str) -> bool:
     after a line break)."""
     if re.compile(pattern).flags & re.MULTILINE:
         return False
-    branches, depth, start, i, in_class = [], 0, 0, 0, False
+    branches: list[str] = []
+    depth, start, i, in_class, class_start = 0, 0, 0, False, -1
     while i < len(pattern):
         char = pattern[i]
         if char == "\\":
@@ -183,7 +184,7 @@ def densest_block(root: etree._Element) -> etree._Element | None:
                 scores[ancestor] = scores.get(ancestor, 0.0) + share * score
     if not scores:
         return None
-    best = max(scores, key=scores.get)
+    best = max(scores, key=scores.__getitem__)
     return _dominant_descendant(best) if scores[best] >= _rules()["min_chars"] else None
 
 

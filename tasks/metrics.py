@@ -369,7 +369,7 @@ def extract_metrics(outline: Outline, index_no: str | None = None,
     At most max_metrics_per_page (a report has hundreds; more is a broken page, and
     reading all of it would only cost time): the caller warns when the cap is reached.
     """
-    sections = {s.section_id: s for s in outline.sections}
+    sections: dict[str | None, Section] = {s.section_id: s for s in outline.sections}
     starts, owners = outline.starts, outline.owners
     body, folded_body = outline.body_text, outline.folded_text
     metrics: list[Metric] = []

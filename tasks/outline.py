@@ -167,7 +167,8 @@ def parse_outline(
     warnings: list[str] = []
     root = _Node(level=-1)
     preamble = _Node(level=0, parent=root)
-    current, last_number = preamble, {}
+    current = preamble
+    last_number: dict[int, int | None] = {}  # level → number of its last heading
     for index, paragraph in enumerate(paragraphs):
         folded = folded_body[offsets[index]:offsets[index] + len(paragraph)]
         node = _heading_node(paragraph, folded, offsets[index], last_number, warnings, index)
@@ -203,8 +204,8 @@ def _join(paragraphs: list[str]) -> tuple[str, list[int]]:
     return "\n".join(paragraphs), offsets
 
 
-def _heading_node(paragraph: str, folded: str, offset: int, last_number: dict, warnings: list[str],
-                  index: int) -> _Node | None:  # fmt: skip
+def _heading_node(paragraph: str, folded: str, offset: int, last_number: dict[int, int | None],
+                  warnings: list[str], index: int) -> _Node | None:  # fmt: skip
     found = match_heading(paragraph, folded)
     if found is None:
         return None
@@ -225,7 +226,7 @@ def _heading_node(paragraph: str, folded: str, offset: int, last_number: dict, w
 
 def _attach(node: _Node, current: _Node) -> None:
     parent = current
-    while parent.level >= node.level:  # the root has level -1, so the climb stops there
+    while parent.level >= node.level and parent.parent is not None:  # the root (level -1) has none
         parent = parent.parent
     node.parent = parent
     parent.children.append(node)
@@ -242,7 +243,8 @@ def _resolve_pending(nodes: list[_Node], body_text: str, warnings: list[str]) ->
         if node.pending is None:
             continue
         start, end = node.pending
-        siblings = [n.heading for n in node.parent.children if n.heading and n.level == node.level]
+        family = node.parent.children if node.parent else []  # a pending node is always attached
+        siblings = [n.heading for n in family if n.heading and n.level == node.level]
         node.heading, consumed = cut_by_siblings(body_text[start:end], siblings)
         node.text_start, node.pending = start + consumed, None
         warnings.append(f"heading {node.heading!r} runs into its text without punctuation; cut by its siblings' shape")

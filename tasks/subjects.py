@@ -100,6 +100,7 @@ def find_subject(
     if clause_from is None:
         clause_from = clause_start(sentence, start)
     # the clause up to the number, or from the previous quantity when it sits in this clause
+    subject: str | None
     subject, kind = _head_subject(sentence[max(clause_from, previous_end):start])
     if kind == _ONE_CJK:  # 惠及 → 惠: a verb of its own; only what follows can say more
         subject = _phrase_after(sentence, end)
