@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         (out / STAMP_NAME).write_text(stamp + "\n")
         shutil.rmtree(BUILD_DIR, ignore_errors=True)
-        out.rename(BUILD_DIR)  # whole: a process starting meanwhile sees the old build or none
+        try:
+            out.rename(BUILD_DIR)  # whole: a process starting meanwhile sees the old build or none
+        except OSError:
+            if _read(BUILD_DIR / STAMP_NAME) != stamp:  # not a concurrent build of the same sources
+                raise
     print(f"compiled {len(MODULES)} modules into {BUILD_DIR.relative_to(REPO)} in {time.monotonic() - started:.0f} s")
     return 0
 
@@ -82,7 +86,7 @@ def _missing_toolchain() -> str | None:
         import mypyc  # noqa: F401
     except ImportError:
         return "mypyc is not installed"
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]  # as setuptools picks it
     if shutil.which(compiler) is None:
         return f"no C compiler: {compiler} not found"
     if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
