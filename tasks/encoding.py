@@ -164,7 +164,9 @@ def _contradicted(page: DecodedPage, body: bytes) -> bool:
 def _mostly_replaced(page: DecodedPage) -> bool:
     # Measured against non-ASCII characters: a GBK page that is 99 % ASCII markup still
     # loses every Chinese character when read as UTF-8.
-    non_ascii = sum(1 for char in page.text if char > "\x7f")
+    if not page.replaced_chars:
+        return False  # the usual case: nothing to count
+    non_ascii = len(page.text) - len(page.text.encode("ascii", "ignore"))  # counted in C, not per character
     return page.replaced_chars > settings.ENCODING_MAX_REPLACED_RATIO * max(non_ascii, 1)
 
 
