@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = f"{source_stamp()} mypyc-{_mypyc_version()}"
     if not args.force and _read(BUILD_DIR / STAMP_NAME) == stamp:
         return 0
-    missing = _missing_toolchain()
+    missing = missing_toolchain()
     if missing:
         print(f"extractor not compiled ({missing}): it runs interpreted, same results, slower")
         return 0
@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(work) / "out"
         child = subprocess.run([sys.executable, __file__, "--into", str(out)], cwd=REPO,
                                capture_output=True, text=True)  # fmt: skip
-        (BUILD_DIR.parent / "mypyc.log").write_text(child.stdout + child.stderr)
+        output = child.stdout + child.stderr
+        (BUILD_DIR.parent / "mypyc.log").write_text(output)
         if child.returncode != 0:
-            print("\n".join((child.stdout + child.stderr).splitlines()[-25:]))
+            print("\n".join(output.splitlines()[-25:]))
             print("extractor not compiled (build failed, log: build/mypyc.log): it runs interpreted")
             return 0
         (out / STAMP_NAME).write_text(stamp + "\n")
@@ -81,7 +82,8 @@ def _build_into(out: Path) -> int:
     return 0
 
 
-def _missing_toolchain() -> str | None:
+def missing_toolchain() -> str | None:
+    """Why this machine cannot compile the extractor, or None when it can."""
     try:
         import mypyc  # noqa: F401
     except ImportError:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.compile_extractor import _missing_toolchain
+from scripts.compile_extractor import missing_toolchain
 from tasks.compiled import BUILD_DIR, MODULES, STAMP_NAME, current_build, is_compiled, source_stamp, stale_build_note
 from tasks.settings import PROJECT_ROOT
 
@@ -30,7 +30,7 @@ def _module_files(cwd: Path, env: dict[str, str] | None = None) -> dict[str, str
 
 
 def test_the_extractor_runs_compiled_wherever_a_compiler_is():
-    missing = _missing_toolchain()
+    missing = missing_toolchain()
     if missing:
         pytest.skip(f"cannot compile here: {missing}")
     assert current_build() is not None, (
@@ -40,15 +40,27 @@ def test_the_extractor_runs_compiled_wherever_a_compiler_is():
     assert all(f.endswith(".so") for f in files.values()), files
 
 
-def test_a_build_is_used_only_while_it_matches_the_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("GOVETL_INTERPRETED", raising=False)
+def _package_sources(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in package holding the compiled set's modules, and where its build would go."""
     package, build = tmp_path / "tasks", tmp_path / "build"
     package.mkdir()
     for name in MODULES:
         (package / f"{name}.py").write_text(f"# {name}\n")
+    return package, build
+
+
+def _stamp_build(package: Path, build: Path) -> None:
+    """Mark `build` as compiled from `package`'s sources as they are now."""
+    (build / "tasks").mkdir(parents=True, exist_ok=True)
+    (build / STAMP_NAME).write_text(f"{source_stamp(package)} mypyc-x\n")
+
+
+def test_a_build_is_used_only_while_it_matches_the_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("GOVETL_INTERPRETED", raising=False)
+    package, build = _package_sources(tmp_path)
     (build / "tasks").mkdir(parents=True)
     assert current_build(build, package) is None  # no stamp: never built
-    (build / STAMP_NAME).write_text(f"{source_stamp(package)} mypyc-x\n")
+    _stamp_build(package, build)
     assert current_build(build, package) == build / "tasks"
     monkeypatch.setenv("GOVETL_INTERPRETED", "1")
     assert current_build(build, package) is None  # asked to run interpreted
@@ -105,13 +117,9 @@ def test_this_process_runs_the_build_when_there_is_one():
 def test_the_run_log_says_when_a_build_is_left_behind_by_the_sources(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch):  # fmt: skip
     monkeypatch.delenv("GOVETL_INTERPRETED", raising=False)
-    package, build = tmp_path / "tasks", tmp_path / "build"
-    package.mkdir()
-    for name in MODULES:
-        (package / f"{name}.py").write_text(f"# {name}\n")
+    package, build = _package_sources(tmp_path)
     assert stale_build_note(build, package) is None  # never built (no compiler): nothing to say
-    build.mkdir()
-    (build / STAMP_NAME).write_text(f"{source_stamp(package)} mypyc-x\n")
+    _stamp_build(package, build)
     assert stale_build_note(build, package) is None  # current
     (package / "outline.py").write_text("# outline, pulled\n")
     assert "compile_extractor" in stale_build_note(build, package)
