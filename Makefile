@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine (see README):
 #   make demo   set up .venv, serve the sample site on loopback, run the nightly flow into
 #               data/warehouse.duckdb, print the run summary and an example query
-#   make test   set up .venv and run the whole test suite (what .ci/run calls)
+#   make test   set up .venv, type-check (mypy) and run the whole test suite (what .ci/run calls)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -30,6 +30,7 @@ demo: setup
 
 test: setup
 	scripts/install-browser.sh
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 eval: setup

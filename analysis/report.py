@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import duckdb
 import jinja2
@@ -41,6 +41,9 @@ from matplotlib.ticker import FuncFormatter
 from analysis.fonts import find_cjk_font
 from tasks import settings
 from warehouse.connect import open_for_reading
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +190,7 @@ def panels(frame: pd.DataFrame, chart: ChartSpec) -> list[Panel]:
     """One panel per unit (or per indicator and unit): never two units on one axis."""
     drawable = frame[frame["status"].isin([PLOTTED, ALSO_STATED])]
     keys = ["indicator", "unit_norm"] if chart.split_by_indicator else ["unit_norm"]
-    order = {code: i for i, code in enumerate(chart.indicators)}
+    order: dict[str | None, int] = {code: i for i, code in enumerate(chart.indicators)}  # unsplit: None → 0
     result = []
     for key, rows in drawable.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -229,12 +232,12 @@ def format_stated(row: pd.Series) -> str:
 # --- figures -----------------------------------------------------------------------------
 def region_colors(regions: Sequence[str]) -> dict[str, str]:
     """One colour per region, the same in every chart."""
-    palette = matplotlib.colormaps["tab10"].colors
+    palette = matplotlib.color_sequences["tab10"]  # the tab10 colormap's colours, typed as a list
     return {region: matplotlib.colors.to_hex(palette[i % len(palette)])
             for i, region in enumerate(sorted(regions))}
 
 
-def rc_params(font: str | None, salt: str) -> dict[str, Any]:
+def rc_params(font: str | None, salt: str) -> dict[RcKeyType, Any]:
     return {
         "svg.fonttype": "none",  # text stays text: the browser draws it with its own fonts
         "svg.hashsalt": salt,  # distinct, stable ids when several SVGs share one page
@@ -354,7 +357,23 @@ def inline_svg(svg: bytes, label: str) -> Markup:
 
 
 # --- HTML --------------------------------------------------------------------------------
-def table_rows(frame: pd.DataFrame, config: ReportConfig) -> list[dict[str, str]]:
+class TableRow(TypedDict):
+    """One row of the table under a chart, as report.html.j2 reads it."""
+
+    region: str
+    indicator: str
+    year: str
+    value: str
+    unit: str
+    status: str
+    status_label: str
+    sentence: tuple[str, str, str]  # split_sentence: before, quantity (marked), after
+    title: str
+    heading: str
+    index_no: str
+
+
+def table_rows(frame: pd.DataFrame, config: ReportConfig) -> list[TableRow]:
     """The values under a chart, every stated one, with the sentence and report it is from."""
     ordered = frame.assign(
         _year=frame["year"].fillna(9999), _status=frame["status"].map(_STATUS_ORDER),

@@ -20,6 +20,7 @@ import dataclasses
 import random
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -77,12 +78,19 @@ class BenchCorpus:
         return [(key, path, self.corpus[path]) for key, path in pages[::step][:k]]
 
 
+_Packed = tuple[bytes, str, datetime]  # zlib-compressed body, content type, last modified
+
+
 class PackedCorpus(Corpus):
     """A `Corpus` whose bodies are held zlib-compressed and inflated on each read."""
 
+    def __init__(self) -> None:
+        super().__init__()  # for the lock: pages live in _packed, Corpus._items stays empty
+        self._packed: dict[str, _Packed] = {}
+
     def __getitem__(self, path: str) -> Resource:
         with self._lock:
-            packed, content_type, modified = self._items[path]
+            packed, content_type, modified = self._packed[path]
         return Resource(zlib.decompress(packed), content_type, modified)
 
     def __setitem__(self, path: str, resource: Resource) -> None:
@@ -90,11 +98,23 @@ class PackedCorpus(Corpus):
             raise ValueError(f"a packed corpus holds plain 200 pages under '/': {path!r}")
         packed = (zlib.compress(resource.body, 6), resource.content_type, resource.last_modified)
         with self._lock:
-            self._items[path] = packed
+            self._packed[path] = packed
+
+    def __delitem__(self, path: str) -> None:
+        with self._lock:
+            del self._packed[path]
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:  # a snapshot, as Corpus iterates
+            return iter(list(self._packed))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._packed)
 
     def packed_bytes(self) -> int:
         with self._lock:
-            return sum(len(packed) for packed, _, _ in self._items.values())
+            return sum(len(packed) for packed, _, _ in self._packed.values())
 
 
 # --- seeds -----------------------------------------------------------------------------------
@@ -104,13 +124,18 @@ def seed_article(site: SiteSpec) -> Article:
 
 def summary_year(title: str) -> int:
     """The first year a title names: 2022 in …2022年度工作总结及2023年工作计划."""
-    return int(re.search(r"(20\d\d)年", title).group(1))
+    found = re.search(r"(20\d\d)年", title)
+    if found is None:
+        raise ValueError(f"no summary year (20XX年) in the title {title!r}")
+    return int(found.group(1))
 
 
 def parse_seed(paragraphs: tuple[str, ...], year: int) -> SeedPool:
     """Split a seed body into preambles and (一)-level blocks; top-level headings are dropped."""
     preambles, blocks = [], []
-    heading, items, plan, seen_part = None, [], False, False
+    heading: str | None = None
+    items: list[tuple[bool, str]] = []
+    plan, seen_part = False, False
 
     def flush() -> None:
         if heading is not None:
@@ -249,6 +274,8 @@ def plan_articles(site: SiteSpec, count: int, seed: int) -> list[Article]:
     years = [rng.randint(FIRST_YEAR, LAST_YEAR) for _ in range(count)]
     released = sorted(datetime(y + 1, 1, 4, 8, tzinfo=CHINA_TZ)
                       + timedelta(days=rng.randint(0, 170), minutes=rng.randint(0, 600)) for y in years)
+    if template.index_no is None:
+        raise ValueError(f"the seed of {site.key} has no 索引号 to shape the generated ones on")
     prefix, _, tail = template.index_no.partition("/")
     serial = tail.rsplit("-", 1)[1]
     base_id = int(template.path.rsplit("_", 1)[1].removesuffix(".html"))

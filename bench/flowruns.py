@@ -20,11 +20,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from bench.machine import process_memory_mb
 from tasks.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from resource import struct_rusage  # os.wait4's third item (os has no struct_rusage)
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,7 @@ class FlowRun:
     wall_s: float
     peak_rss_mb: float
     timings: dict[str, float] = field(default_factory=dict)  # the run summary's seconds
-    counts: dict[str, int] = field(default_factory=dict)  # the runs-table row of this run
+    counts: dict[str, object] = field(default_factory=dict)  # the runs-table row of this run
     log_path: Path | None = None
     rss_tasks_mb: float = 0.0  # sampled peak up to the last task run's end
     rss_after_tasks_mb: float = 0.0  # sampled peak after it (finalise, teardown)
@@ -84,7 +88,7 @@ def run_flow(name: str, module: str, args: list[str], env: dict[str, str], log_p
     return run
 
 
-def _wait_sampling(pid: int, log_path: Path) -> tuple[int, os.struct_rusage, list[RssSample]]:
+def _wait_sampling(pid: int, log_path: Path) -> tuple[int, struct_rusage, list[RssSample]]:
     """Reap the child (wait4, for its rusage) while sampling its memory."""
     samples: list[RssSample] = []
     while True:
@@ -105,7 +109,7 @@ class RssSample:
     hwm_mb: float  # VmHWM: the process's peak so far
 
 
-def _peak_mb(samples: list[RssSample], usage: os.struct_rusage) -> float:
+def _peak_mb(samples: list[RssSample], usage: struct_rusage) -> float:
     """The run's peak RSS: its own VmHWM as last sampled. ru_maxrss would also count, at
     exec, the benchmark process's memory the child was forked with (Linux keeps the old
     mm's high-water mark); it stands in only when no sample was taken."""
@@ -147,7 +151,7 @@ def time_imports(module: str, env: dict[str, str]) -> tuple[float, float]:
     return best, resident
 
 
-def last_run_counts(warehouse: Path) -> dict[str, int | str]:
+def last_run_counts(warehouse: Path) -> dict[str, object]:
     """The newest row of the runs table: status and outcome counts ({} without a warehouse)."""
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -165,9 +169,15 @@ def warehouse_rows(warehouse: Path) -> dict[str, int]:
     tables = ("reports", "sections", "metrics", "ranks", "loads")
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            counts = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
-            counts["max_pages_per_load"] = con.execute("select coalesce(max(pages), 0) from loads").fetchone()[0]
+            counts = {t: _scalar(con, f"select count(*) from {t}") for t in tables}
+            counts["max_pages_per_load"] = _scalar(con, "select coalesce(max(pages), 0) from loads")
     except duckdb.Error as exc:
         log.warning("cannot count the rows of %s: %s", warehouse, exc)
         return {}
     return counts
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    assert row is not None, sql  # an aggregate without GROUP BY always returns one row
+    return row[0]

@@ -57,16 +57,16 @@ class PrefectServer:
         with open(self.log_path, "wb") as out:
             self._proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           env=self.client_env(), start_new_session=True)  # fmt: skip
-        self._wait_healthy()
+        self._wait_healthy(self._proc)
         self.startup_seconds = time.perf_counter() - started
         log.info("Prefect server up at %s after %.1f s", self.api_url, self.startup_seconds)
         return self
 
-    def _wait_healthy(self) -> None:
+    def _wait_healthy(self, proc: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"Prefect server exited with {self._proc.returncode}; see {self.log_path}")
+            if proc.poll() is not None:
+                raise RuntimeError(f"Prefect server exited with {proc.returncode}; see {self.log_path}")
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
                     if response.status == 200:

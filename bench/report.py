@@ -109,8 +109,9 @@ class Results:
                       _status(self.orchestration_share <= ORCHESTRATION_SHARE_TARGET, f is not None))  # fmt: skip
 
     def _noop_target(self) -> Target:
-        ok = self.full is not None and self.noop is not None
-        figure = f"{self.noop_fraction:.1%} ({self.noop.wall_s:.1f} s vs {self.full.wall_s:.1f} s)" if ok else "–"
+        full, noop = self.full, self.noop
+        ok = full is not None and noop is not None
+        figure = f"{self.noop_fraction:.1%} ({noop.wall_s:.1f} s vs {full.wall_s:.1f} s)" if full and noop else "–"
         return Target("no-op rerun ≤ 3 % of the full run", figure, _status(self.noop_fraction <= NOOP_FRACTION_TARGET, ok))
 
     def _rss_target(self) -> Target:
@@ -249,6 +250,7 @@ def _extraction_section(r: Results) -> list[str]:
 def _load_section(r: Results) -> list[str]:
     if not r.rows:
         return []
+    assert r.full is not None, "warehouse rows are counted after the full run"
     load_s = r.full.timings.get("load", 0.0)
     counts = ", ".join(f"{t} {r.rows.get(t, 0):,}" for t in (*LOAD_ROWS, "ranks"))
     return ["## Load", "",

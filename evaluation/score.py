@@ -13,12 +13,20 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import overload
 
 from evaluation.gold import METADATA_FIELDS, Gold
 from tasks.records import Extraction
 from tasks.vocab import indicators
 
 
+# A string always normalises to a string (score_body tests it with `in`); only None gives None.
+@overload
+def norm(value: None) -> None: ...
+@overload
+def norm(value: str) -> str: ...
+@overload
+def norm(value: object) -> str | None: ...
 def norm(value: object) -> str | None:
     if value is None:
         return None

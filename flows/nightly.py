@@ -25,7 +25,10 @@ from tasks.runlock import run_lock
 from tasks.sources import read_sources, select_sources
 
 
-@flow(name="nightly-etl", task_runner=ThreadPoolTaskRunner(max_workers=settings.FETCH_WORKERS))
+# The ignore below: Prefect annotates task_runner as TaskRunner[PrefectFuture[Any]], invariant
+# in the future's type, so its own ThreadPoolTaskRunner (of PrefectConcurrentFuture) fails it.
+@flow(name="nightly-etl",
+      task_runner=ThreadPoolTaskRunner(max_workers=settings.FETCH_WORKERS))  # type: ignore[arg-type]
 def nightly(
     sources_file: str = str(settings.SOURCES_FILE),
     warehouse_path: str = str(settings.WAREHOUSE_PATH),

@@ -56,7 +56,7 @@ def run_from_cli(flow: Callable, what: str, **parameters: object) -> int:
     """Run a flow for the command line: exit status 0 when it completed, 1 otherwise."""
     with _cli_settings():
         state = flow(**parameters, return_state=True)
-    drain_run_records(str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None)
+    drain_run_records(state.state_details.flow_run_id)
     if not state.is_completed():
         print(f"{what} failed: {state.message}", file=sys.stderr)
         return 1
@@ -109,7 +109,7 @@ def publish(summary: RunSummary, started: float) -> None:
                              description=f"Run {summary.run_id}")  # fmt: skip
 
 
-def drain_run_records(flow_run_id: str | None, timeout: float = 10.0) -> None:
+def drain_run_records(flow_run_id: uuid.UUID | None, timeout: float = 10.0) -> None:
     """Wait until the API has recorded every task run of the flow run as finished.
 
     Task run states reach a Prefect server as events; a temporary server stopped while
@@ -124,7 +124,7 @@ def drain_run_records(flow_run_id: str | None, timeout: float = 10.0) -> None:
         log.debug("could not confirm task run records: %s", exc)
 
 
-async def _drain(flow_run_id: str, timeout: float) -> None:
+async def _drain(flow_run_id: uuid.UUID, timeout: float) -> None:
     deadline, previous = time.monotonic() + timeout, -1
     async with get_client() as client:
         while time.monotonic() < deadline:

@@ -52,12 +52,12 @@ def crawl(sources: list[Source], archive: RawArchive, summary: RunSummary, reval
                                                                  summary.run_id, items, number)))  # fmt: skip
         summary.timings["discover"] = time.perf_counter() - started
         started = time.perf_counter()
-        wait([future for _, future in fetch_futures])
-        for source, future in fetch_futures:
-            if future.state.is_completed():
-                summary.counts(source.name).add_fetches(future.result().value)
+        wait([batch for _, batch in fetch_futures])
+        for source, batch in fetch_futures:
+            if batch.state.is_completed():
+                summary.counts(source.name).add_fetches(batch.result().value)
             else:
-                summary.counts(source.name).errors.append(f"fetch batch failed: {future.state.message}")
+                summary.counts(source.name).errors.append(f"fetch batch failed: {batch.state.message}")
         summary.timings["fetch"] = time.perf_counter() - started
 
 
@@ -75,7 +75,8 @@ def load_archived(fetches: Iterable[ArchivedFetch], archive: RawArchive, warehou
     try:
         start_run(con, summary.run_id, flow_run_id=parameters.get("flow_run_id"), parameters=parameters,
                   started_at=summary.started_at)  # fmt: skip
-        run_ids, wrote = set(), False
+        run_ids: set[str] = set()
+        wrote = False
         for number, chunk in enumerate(batches(list(fetches), batch_size)):
             done = extract_load_batch(con, archive, summary.run_id, chunk, sources, number)
             for stage, seconds in done.stages.items():

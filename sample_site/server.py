@@ -41,6 +41,7 @@ class SampleSiteServer:
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET socket's name; typeshed also allows bytes
         return f"http://{host}:{port}"
 
     def start(self) -> SampleSiteServer:

@@ -203,6 +203,7 @@ class RawArchive:
                              (row["body_sha256"], row["size"], compressed))  # fmt: skip
             fetch_id = conn.execute(_INSERT_FETCH, row).lastrowid
             conn.execute(_UPSERT_PAGE, _page_row(row, result.outcome))
+        assert fetch_id is not None  # sqlite sets it after every INSERT
         return fetch_id
 
     def page_states(self, urls: Iterable[str]) -> dict[str, PageState]:
@@ -346,10 +347,11 @@ def _log_row(row: sqlite3.Row) -> dict[str, Any]:
 
 def _page_state(row: sqlite3.Row) -> PageState:
     return PageState(
-        url=row["url"], source=row["source"], first_seen_at=_parse(row["first_seen_at"]),
-        last_attempt_at=_parse(row["last_attempt_at"]), last_checked_at=_parse(row["last_checked_at"]),
-        last_fetched_at=_parse(row["last_fetched_at"]), etag=row["etag"], last_modified=row["last_modified"],
-        last_sha256=row["last_sha256"], last_outcome=FetchOutcome(row["last_outcome"]),
+        url=row["url"], source=row["source"],
+        first_seen_at=datetime.fromisoformat(row["first_seen_at"]),  # NOT NULL, unlike the next two
+        last_attempt_at=datetime.fromisoformat(row["last_attempt_at"]),
+        last_checked_at=_parse(row["last_checked_at"]), last_fetched_at=_parse(row["last_fetched_at"]),
+        etag=row["etag"], last_modified=row["last_modified"], last_sha256=row["last_sha256"], last_outcome=FetchOutcome(row["last_outcome"]),
     )  # fmt: skip
 
 

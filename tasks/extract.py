@@ -30,7 +30,7 @@ from tasks.page import empty_document, parse_html
 from tasks.ranks import extract_ranks
 from tasks.archive import ArchivedFetch
 from tasks.encoding import decode_html
-from tasks.records import Extraction, PageRecord, Report, Source
+from tasks.records import Extraction, Metric, PageRecord, Report, Source
 
 # Bump when a change to the rules changes what pages yield: reprocessing records it per report.
 EXTRACTOR_VERSION = "1.0.0"
@@ -62,7 +62,7 @@ def extract_page(html: str, url: str | None = None, source: Source | None = None
     report = Report(
         index_no=index_no, source=source.name if source else None, region=source.region if source else None,
         url=url, title=title, publisher=metadata.get("publisher"),
-        publish_date=metadata.get("publish_date"), written_date=metadata.get("written_date"),
+        publish_date=metadata.dates.get("publish_date"), written_date=metadata.dates.get("written_date"),
         doc_number=metadata.get("doc_number"), topic=metadata.get("topic"), category=metadata.get("category"),
         disclosure_mode=metadata.get("disclosure_mode"), disclosure_scope=metadata.get("disclosure_scope"),
         summary_year=summary_year, plan_year=plan_year, body_text=outline.body_text or None,
@@ -71,7 +71,7 @@ def extract_page(html: str, url: str | None = None, source: Source | None = None
     report.content_sha256 = content_hash(report)
     # the body's sentences, cut once for the two stages that read them
     sentences = _stage("metrics", lambda: iter_sentences(outline.folded_text), None, warnings)
-    metrics = _stage("metrics", lambda: extract_metrics(outline, index_no, sentences), [], warnings)
+    metrics: list[Metric] = _stage("metrics", lambda: extract_metrics(outline, index_no, sentences), [], warnings)
     if len(metrics) >= max_metrics_per_page():
         warnings.append(f"metrics: stopped at {len(metrics)}, the most a page may yield")
     return Extraction(

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -107,7 +107,7 @@ class _RetriesExhausted(MaxRetryError):
 
     def __init__(self, pool: ConnectionPool | None, url: str | None, reason: Exception | None, *,
                  history: tuple[RequestHistory, ...], status: int | None, why: str) -> None:  # fmt: skip
-        super().__init__(pool, url or "", reason)
+        super().__init__(pool, url or "", reason)  # type: ignore[arg-type]  # urllib3's own Retry passes None
         self.history = history
         self.status = status
         self.why = why
@@ -203,10 +203,10 @@ class _Trace:
     retry_reasons: Counter[str] = field(default_factory=Counter)
 
     def start_clock(self) -> float:
-        """Start the deadline on first use; return the seconds left."""
+        """Start the deadline on first use; return it (monotonic)."""
         if self.deadline is None:
             self.deadline = time.monotonic() + self.deadline_s
-        return self.deadline - time.monotonic()
+        return self.deadline
 
     def count_attempts(self, history: Iterable[RequestHistory]) -> None:
         history = tuple(history)
@@ -325,11 +325,12 @@ class Fetcher:
     def _send(self, trace: _Trace, url: str, headers: dict[str, str]) -> requests.Response:
         pace = partial(self._limiter.wait, urlsplit(url).hostname or "", self._rate)
         pace()
-        remaining = trace.start_clock()
+        deadline = trace.start_clock()
+        remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _Abandoned(FetchOutcome.TIMEOUT, f"download deadline of {trace.deadline_s:g} s passed before {url}")
         timeout = (min(self.options.connect_timeout, remaining), min(self.options.read_timeout, remaining))
-        token = _BUDGET.set(_SendBudget(trace.deadline, pace))
+        token = _BUDGET.set(_SendBudget(deadline, pace))
         try:
             response = self.session.get(url, headers=headers, allow_redirects=False, stream=True, timeout=timeout)
         except requests.RequestException as exc:
@@ -401,8 +402,8 @@ class _HopByHopSession(requests.Session):
     (Response.next), which raises on a malformed Location before we can judge it.
     """
 
-    def resolve_redirects(self, *args: Any, **kwargs: Any) -> Iterator[requests.Response]:
-        return iter(())
+    def resolve_redirects(self, *args: Any, **kwargs: Any) -> Generator[requests.Response, None, None]:
+        yield from ()
 
 
 def _build_session(options: FetchOptions) -> requests.Session:
@@ -453,7 +454,7 @@ def _abandon_on_error(trace: _Trace, url: str, exc: requests.RequestException) -
     if gave_up is not None and gave_up.status is not None:
         trace.status = gave_up.status
         return _Abandoned(FetchOutcome.HTTP_ERROR, f"{_describe_status(gave_up.status)} from {url}; {gave_up.why}")
-    root = cause.reason if isinstance(cause, MaxRetryError) else cause
+    root = (cause.reason or cause) if isinstance(cause, MaxRetryError) else cause
     outcome = FetchOutcome.TIMEOUT if _is_timeout(root) else FetchOutcome.NETWORK_ERROR
     why = f"; {gave_up.why}" if gave_up else ""
     return _Abandoned(outcome, f"{_describe_error(root)} ({url}){why}")

@@ -25,12 +25,16 @@ FIELDS = ("index_no", "publisher", "publish_date", "written_date", "doc_number",
           "category", "disclosure_mode", "disclosure_scope", "title")  # fmt: skip
 
 
+DATE_FIELDS = ("publish_date", "written_date")
+
+
 @dataclass
 class PageMetadata:
-    values: dict[str, str | date | None] = field(default_factory=dict)  # field → value (None: stated empty)
+    values: dict[str, str | None] = field(default_factory=dict)  # field → text (None: absent or stated empty)
+    dates: dict[str, date | None] = field(default_factory=dict)  # DATE_FIELDS, parsed from their text
     warnings: list[str] = field(default_factory=list)
 
-    def get(self, name: str) -> str | date | None:
+    def get(self, name: str) -> str | None:
         return self.values.get(name)
 
 
@@ -152,12 +156,12 @@ def extract_metadata(root: etree._Element, body: etree._Element | None = None,
 
 
 def _normalise(metadata: PageMetadata) -> None:
-    for name in ("publish_date", "written_date"):
+    for name in DATE_FIELDS:
         raw = metadata.values.get(name)
         parsed = parse_date(raw)
         if raw and parsed is None:
             metadata.warnings.append(f"{name}: {raw!r} is not a date")
-        metadata.values[name] = parsed
+        metadata.dates[name] = parsed
     index_no = metadata.values.get("index_no")
     if index_no:
         index_no = squash(fold(index_no))

@@ -75,7 +75,7 @@ class RobotsCache:
             parser.parse(result.body.decode("utf-8", errors="replace").splitlines())
         elif result.status is not None and 400 <= result.status < 500 and result.status != 429:
             self._stats["robots/missing"] += 1
-            parser.allow_all = True
+            parser.allow_all = True  # type: ignore[attr-defined]  # typeshed omits allow_all/disallow_all
         else:
             self._apply_unreachable_policy(parser, result)
         return parser
@@ -87,9 +87,9 @@ class RobotsCache:
             result.url, result.outcome, result.reason, self._unreachable_policy,
         )  # fmt: skip
         if self._unreachable_policy == "allow":
-            parser.allow_all = True
+            parser.allow_all = True  # type: ignore[attr-defined]
         else:
-            parser.disallow_all = True
+            parser.disallow_all = True  # type: ignore[attr-defined]
 
 
 def describe_refusal(url: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,13 +29,13 @@ class SourceConfigError(ValueError):
     """sources.yaml is malformed; the message names the entry and the key."""
 
 
-def expand_env(text: str, env: dict[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
+def expand_env(text: str, env: Mapping[str, str] | None = None) -> str:
+    values: Mapping[str, str] = os.environ if env is None else env
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group("name"), match.group("default")
-        if name in env:
-            return env[name]
+        if name in values:
+            return values[name]
         if default is not None:
             return default
         raise SourceConfigError(f"environment variable {name} is not set and has no default")
@@ -88,7 +89,7 @@ def parse_source(entry: Any, where: str = "source") -> Source:
             raise SourceConfigError(f"{where}: listing URL {url!r} is not an absolute http(s) URL")
     hosts = _str_tuple(entry.get("allowed_hosts") or [], f"{where}.allowed_hosts")
     if not hosts:  # default: the hosts of the listing pages, never "anything"
-        hosts = tuple(dict.fromkeys(urlsplit(u).hostname for u in listing_urls))
+        hosts = tuple(dict.fromkeys(host for u in listing_urls if (host := urlsplit(u).hostname)))
     for key in ("article_url_pattern", "next_page_pattern"):
         if entry.get(key):
             try:

@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 import duckdb
 from prefect import task
@@ -19,7 +20,7 @@ from prefect.cache_policies import NONE
 
 from tasks import settings
 from tasks.archive import ArchivedFetch, RawArchive
-from tasks.discover import FetchItem, plan_fetches, walk_listing
+from tasks.discover import Discovery, FetchItem, plan_fetches, walk_listing
 from tasks.encoding import decode_html
 from tasks.extract import page_record
 from tasks.fetch import Fetcher
@@ -29,13 +30,14 @@ from warehouse import load_pages
 from warehouse.connect import memory_limit
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
-class Timed:
+class Timed(Generic[T]):
     """A task's result and the seconds it worked (the benchmark splits a run by stage)."""
 
-    value: object
+    value: T
     seconds: float
     notes: list[str] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per pipeline stage, when several
@@ -43,7 +45,7 @@ class Timed:
 
 @task(cache_policy=NONE, task_run_name="discover-{source.name}")
 def discover_source(source: Source, fetcher: Fetcher, archive: RawArchive, run_id: str,
-                    revalidate_after_hours: float) -> Timed:  # fmt: skip
+                    revalidate_after_hours: float) -> Timed[tuple[Discovery, list[FetchItem]]]:  # fmt: skip
     """Read the column pages; plan the downloads: unknown links, and known pages due a re-check."""
     started = time.perf_counter()
     notes: list[str] = []
@@ -68,7 +70,7 @@ def discover_source(source: Source, fetcher: Fetcher, archive: RawArchive, run_i
 
 @task(cache_policy=NONE, task_run_name="fetch-{source.name}-{batch_no}")
 def fetch_batch(source: Source, fetcher: Fetcher, archive: RawArchive, run_id: str,
-                items: list[FetchItem], batch_no: int = 0) -> Timed:  # fmt: skip
+                items: list[FetchItem], batch_no: int = 0) -> Timed[list[FetchResult]]:  # fmt: skip
     """Download a batch of pages into the raw archive; return their outcomes without bodies."""
     started = time.perf_counter()
     results: list[FetchResult] = []
@@ -82,7 +84,8 @@ def fetch_batch(source: Source, fetcher: Fetcher, archive: RawArchive, run_id: s
 
 @task(cache_policy=NONE, task_run_name="extract-load-{batch_no}")
 def extract_load_batch(con: duckdb.DuckDBPyConnection, archive: RawArchive, run_id: str,
-                       fetches: list[ArchivedFetch], sources: dict[str, Source], batch_no: int = 0) -> Timed:  # fmt: skip
+                       fetches: list[ArchivedFetch], sources: dict[str, Source],
+                       batch_no: int = 0) -> Timed[list[LoadOutcome]]:  # fmt: skip
     """Archived pages → PageRecords → one load transaction; then mark them loaded in the archive.
 
     One task for both steps: the extracted pages (bodies, outlines, metrics) never leave

@@ -22,6 +22,7 @@ from warehouse.connect import connect
 from warehouse.load import load_pages
 from warehouse.search import rebuild_search_index
 from warehouse.testing import T0, make_page
+from warehouse.tx import one_row
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def run(n_sections: int, seeds: Path) -> dict[str, float]:
         started = time.perf_counter()
         rebuild_search_index(con)  # the index step alone, over every section
         index_s = time.perf_counter() - started
-        postings = con.execute("select count(*) from search_terms").fetchone()[0]
+        (postings,) = one_row(con, "select count(*) from search_terms")
         latencies = []
         for q in QUERIES:
             started = time.perf_counter()

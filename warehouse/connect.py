@@ -22,6 +22,7 @@ import duckdb
 from tasks import settings
 from warehouse.errors import WarehouseLockedError
 from warehouse.migrate import migrate
+from warehouse.tx import one_row
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,9 @@ def _open_waiting_for_lock(path: Path, read_only: bool,
         try:
             # The writer keeps to a memory budget; without insertion order DuckDB can stream
             # aggregates and inserts instead of buffering them (the ETL never relies on it).
-            config = {} if read_only else {"memory_limit": settings.WAREHOUSE_MEMORY_LIMIT,
-                                           "preserve_insertion_order": False}  # fmt: skip
+            config: dict[str, str | bool | int | float | list[str]] = {}
+            if not read_only:
+                config = {"memory_limit": settings.WAREHOUSE_MEMORY_LIMIT, "preserve_insertion_order": False}
             return duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if _LOCK_MESSAGE not in str(exc):
@@ -86,7 +88,7 @@ def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
     """Run the block under another DuckDB memory limit (e.g. "1GB"), then restore the old one."""
     if not _SIZE.match(limit):
         raise ValueError(f"not a DuckDB memory size: {limit!r}")
-    previous = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    (previous,) = one_row(con, "select current_setting('memory_limit')")
     con.execute(f"set memory_limit = '{limit}'")  # validated above: SET takes no parameters
     try:
         yield

@@ -28,6 +28,7 @@ import pyarrow.dataset as ds
 from tasks import settings
 from warehouse.connect import connect
 from warehouse.staging import utc_now
+from warehouse.tx import one_row
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path, partitioned:
     target = target if partitioned else target.with_suffix(".parquet")
     target.unlink(missing_ok=True)
     options = "format parquet, partition_by (region)" if partitioned else "format parquet"
-    (rows,) = con.execute(f"copy ({query}) to {_literal(target)} ({options})").fetchone()
+    (rows,) = one_row(con, f"copy ({query}) to {_literal(target)} ({options})")
     if partitioned:
         target.mkdir(exist_ok=True)  # an empty table still exports as a readable directory
     return rows

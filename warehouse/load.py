@@ -41,7 +41,7 @@ from warehouse.errors import WarehouseKeyError
 from warehouse.search import refresh_search_index
 from warehouse.staging import arrow_fields, staged, table_fields, to_arrow, utc_naive, utc_now
 from warehouse.tables import REPORT_CHILDREN, TABLES
-from warehouse.tx import transaction
+from warehouse.tx import one_row, transaction
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def _required_columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
         "select table_name, column_name from duckdb_columns() "
         "where schema_name = 'main' and not is_nullable and table_name in ?",
         [list(REPORT_CHILDREN)]).fetchall()
-    required = {table: set() for table in REPORT_CHILDREN}
+    required: dict[str, set[str]] = {table: set() for table in REPORT_CHILDREN}
     for table, column in rows:
         required[table].add(column)
     return {t: cols - {"index_no", "load_id"} for t, cols in required.items()}
@@ -175,8 +175,10 @@ def _key(index_no: str | None) -> str | None:
 
 def _add_report(batch: _Batch, idx: int, page: PageRecord) -> None:
     extraction = page.extraction
+    key = _key(extraction.report.index_no) if extraction else None
+    if extraction is None or key is None:  # _rejection turns such pages away first
+        raise ValueError(f"{page.url}: a page without an extraction or 索引号 cannot be loaded")
     report = extraction.report
-    key = _key(report.index_no)
     row = _row(report, idx, key)
     row.update(
         fetched_at=page.fetched_at,
@@ -247,12 +249,12 @@ def insert_new(con: duckdb.DuckDBPyConnection, table: str, staged_name: str) -> 
     if spec.disposition != "insert_only":
         raise ValueError(f"{table} is {spec.disposition}, not insert_only")
     key = ", ".join(spec.key)
-    (inserted,) = con.execute(f"""
+    (inserted,) = one_row(con, f"""
         insert into {table} by name
         select * exclude (_nth) from (
             select s.*, row_number() over (partition by {key}) as _nth
             from {staged_name} as s anti join {table} using ({key}))
-        where _nth = 1""").fetchone()
+        where _nth = 1""")
     return inserted
 
 

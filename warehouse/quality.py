@@ -12,12 +12,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from string import Template
+from typing import SupportsFloat
 
 import duckdb
 
 from warehouse.staging import staged, table_fields, to_arrow, utc_naive, utc_now
 from warehouse.tables import TABLES
-from warehouse.tx import transaction
+from warehouse.tx import one_row, transaction
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def run_checks(con: duckdb.DuckDBPyConnection, run_id: str,
 
 
 def _run_check(con: duckdb.DuckDBPyConnection, sql: str) -> CheckResult:
-    name, status, observed, threshold, detail = con.execute(sql).fetchone()
+    name, status, observed, threshold, detail = one_row(con, sql)
     return CheckResult(name, status, _float(observed), _float(threshold), detail)
 
 
@@ -67,5 +68,5 @@ def _store(con: duckdb.DuckDBPyConnection, run_id: str, results: list[CheckResul
         con.execute("insert or replace into dq_results by name select * from stg_dq_results")
 
 
-def _float(value: object) -> float | None:
+def _float(value: SupportsFloat | None) -> float | None:
     return None if value is None else float(value)

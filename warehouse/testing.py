@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 import duckdb
 
 from tasks.records import Extraction, Metric, PageRecord, Rank, Report, Section
+from warehouse.tx import one_row
 
 T0 = datetime(2024, 3, 1, 2, 0, 0)
 
 
-def sections_for(index_no: str,
+def sections_for(index_no: str | None,
                  plan_text: str = "继续推进养老服务体系建设,完善社会救助。") -> list[Section]:
     return [
         Section(index_no, "0", None, 0, None, None, "2022年,县民政局在县委县政府的领导下扎实工作。", 0),
@@ -32,7 +33,7 @@ def sections_for(index_no: str,
     ]
 
 
-def metrics_for(index_no: str, beds: float = 120) -> list[Metric]:
+def metrics_for(index_no: str | None, beds: float = 120) -> list[Metric]:
     return [
         Metric(index_no, "1.1", 0, beds, "张", beds, "bed", subject="新增养老床位",
                indicator="elderly_beds_new", text=f"{beds:g}张", sentence="全年新增养老床位120张"),
@@ -80,8 +81,7 @@ def later(minutes: int) -> datetime:
 
 def table_checksums(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, tuple]:
     """Row count and an order-independent hash of all values, per table."""
-    return {table: con.execute(f"select count(*), sum(hash(x)) from {table} as x").fetchone()
-            for table in tables}
+    return {table: one_row(con, f"select count(*), sum(hash(x)) from {table} as x") for table in tables}
 
 
 def _sha(data: str | bytes) -> str:

@@ -1,9 +1,10 @@
-"""One DuckDB transaction around a unit of work."""
+"""One DuckDB transaction around a unit of work; the one row a query must return."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import duckdb
 
@@ -34,3 +35,11 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.commit()
     finally:
         _open.discard(id(con))
+
+
+def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] | None = None) -> tuple[Any, ...]:
+    """The row of a query that always returns one (an aggregate, a setting, COPY's count)."""
+    row = con.execute(sql, params).fetchone()
+    if row is None:
+        raise duckdb.InvalidInputException(f"query returned no row: {sql.strip()[:200]}")
+    return row
