@@ -26,6 +26,7 @@ import duckdb
 
 from bench.machine import process_memory_mb
 from tasks.settings import PROJECT_ROOT
+from warehouse.tx import one_row
 
 if TYPE_CHECKING:
     from resource import struct_rusage  # os.wait4's third item (os has no struct_rusage)
@@ -169,15 +170,9 @@ def warehouse_rows(warehouse: Path) -> dict[str, int]:
     tables = ("reports", "sections", "metrics", "ranks", "loads")
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            counts = {t: _scalar(con, f"select count(*) from {t}") for t in tables}
-            counts["max_pages_per_load"] = _scalar(con, "select coalesce(max(pages), 0) from loads")
+            counts = {t: one_row(con, f"select count(*) from {t}")[0] for t in tables}
+            counts["max_pages_per_load"] = one_row(con, "select coalesce(max(pages), 0) from loads")[0]
     except duckdb.Error as exc:
         log.warning("cannot count the rows of %s: %s", warehouse, exc)
         return {}
     return counts
-
-
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
-    assert row is not None, sql  # an aggregate without GROUP BY always returns one row
-    return row[0]

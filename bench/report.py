@@ -110,8 +110,10 @@ class Results:
 
     def _noop_target(self) -> Target:
         full, noop = self.full, self.noop
-        ok = full is not None and noop is not None
-        figure = f"{self.noop_fraction:.1%} ({noop.wall_s:.1f} s vs {full.wall_s:.1f} s)" if full and noop else "–"
+        if full is None or noop is None:
+            figure, ok = "–", False
+        else:
+            figure, ok = f"{self.noop_fraction:.1%} ({noop.wall_s:.1f} s vs {full.wall_s:.1f} s)", True
         return Target("no-op rerun ≤ 3 % of the full run", figure, _status(self.noop_fraction <= NOOP_FRACTION_TARGET, ok))
 
     def _rss_target(self) -> Target:

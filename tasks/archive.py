@@ -351,7 +351,8 @@ def _page_state(row: sqlite3.Row) -> PageState:
         first_seen_at=datetime.fromisoformat(row["first_seen_at"]),  # NOT NULL, unlike the next two
         last_attempt_at=datetime.fromisoformat(row["last_attempt_at"]),
         last_checked_at=_parse(row["last_checked_at"]), last_fetched_at=_parse(row["last_fetched_at"]),
-        etag=row["etag"], last_modified=row["last_modified"], last_sha256=row["last_sha256"], last_outcome=FetchOutcome(row["last_outcome"]),
+        etag=row["etag"], last_modified=row["last_modified"], last_sha256=row["last_sha256"],
+        last_outcome=FetchOutcome(row["last_outcome"]),
     )  # fmt: skip
 
 
