@@ -7,7 +7,7 @@ so that neither gets a quieter machine. trafilatura runs with its defaults (fall
 extractors on); `fast=True` is reported beside it for reference.
 
 Ours runs as the pipeline runs it: compiled by mypyc where a build is current
-(tasks/compiled.py). The same comparison is then repeated in a child process with
+(tasks/extract/compiled.py). The same comparison is then repeated in a child process with
 GOVETL_INTERPRETED=1, so the report shows what the compilation is worth, each ratio
 measured against trafilatura in its own process:
 
@@ -33,8 +33,8 @@ from pathlib import Path
 import trafilatura
 
 from sample_site import Resource
-from tasks.compiled import is_compiled
-from tasks.encoding import decode_html
+from tasks.extract.compiled import is_compiled
+from tasks.crawl.encoding import decode_html
 from tasks.extract import extract_page
 from tasks.records import Source
 from tasks.settings import PROJECT_ROOT
@@ -120,7 +120,7 @@ def compare_on_docs(docs: list[tuple[str, str, Source]], repeats: int = 3) -> Ex
     rate = {name: len(docs) / statistics.median(s) for name, s in seconds.items()}
     result = ExtractionResult(len(docs), max(1, repeats), cpu, rate["ours"], rate["trafilatura"],
                               rate["trafilatura_fast"], empty["ours"], empty["trafilatura"],
-                              is_compiled("tasks.metrics"))  # fmt: skip
+                              is_compiled("tasks.extract.metrics"))  # fmt: skip
     log.info("extraction on one core (ours %s): ours %.1f pages/s, trafilatura %.1f (fast %.1f): %.2f×",
              "compiled" if result.compiled else "interpreted", result.ours_pages_per_s,
              result.trafilatura_pages_per_s, result.trafilatura_fast_pages_per_s, result.ratio)  # fmt: skip

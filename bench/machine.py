@@ -8,7 +8,7 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from tasks.compiled import MODULES, current_build
+from tasks.extract.compiled import MODULES, current_build
 from tasks.settings import PROJECT_ROOT
 
 PACKAGES = ("prefect", "duckdb", "nanoarrow", "lxml", "trafilatura", "requests", "jinja2")
@@ -30,8 +30,8 @@ def machine_info() -> dict[str, str]:
 
 def extractor_build() -> str:
     if current_build() is None:
-        return "interpreted (no current mypyc build; see tasks/compiled.py)"
-    return f"compiled by mypyc {package_version('mypy')}: tasks.{{{', '.join(MODULES)}}}"
+        return "interpreted (no current mypyc build; see tasks/extract/compiled.py)"
+    return f"compiled by mypyc {package_version('mypy')}: tasks.extract.{{{', '.join(MODULES)}}}"
 
 
 def cpu_model() -> str:

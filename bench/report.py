@@ -229,7 +229,7 @@ def _extraction_section(r: Results) -> list[str]:
     x = r.extraction
     if x is None:
         return []
-    how = "compiled by mypyc (tasks/compiled.py)" if x.compiled else "interpreted (no current mypyc build)"
+    how = "compiled by mypyc (tasks/extract/compiled.py)" if x.compiled else "interpreted (no current mypyc build)"
     lines = ["## Extraction on one core", "",
              f"{x.pages} pages sampled evenly from the corpus, decoded once, warm, one process pinned to CPU {x.cpu}; "
              f"median of {x.repeats} timed passes.", "",

@@ -14,7 +14,7 @@ from evaluation.gold import Gold, load_gold
 from evaluation.score import PRF, score_body, score_key_indicators, score_metadata, score_metrics, score_outline, score_ranks
 from sample_site.content import load_sample_sites
 from sample_site.render import render_article
-from tasks.encoding import decode_html
+from tasks.crawl.encoding import decode_html
 from tasks.extract import EXTRACTOR_VERSION, extract_page
 from tasks.records import Extraction, Source
 from tasks.settings import SOURCES_FILE

@@ -17,7 +17,7 @@ from typing import overload
 
 from evaluation.gold import METADATA_FIELDS, Gold
 from tasks.records import Extraction
-from tasks.vocab import indicators
+from tasks.extract.vocab import indicators
 
 
 # A string always normalises to a string (score_body tests it with `in`); only None gives None.

@@ -20,8 +20,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.runner import archive_path, current_flow_run_id, new_summary, reported_run, run_from_cli
 from flows.stages import crawl, load_archived
 from tasks import settings
-from tasks.archive import RawArchive
-from tasks.runlock import run_lock
+from tasks.crawl.archive import RawArchive
+from tasks.crawl.runlock import run_lock
 from tasks.sources import read_sources, select_sources
 
 

@@ -2,7 +2,7 @@
 
     python -m flows.reprocess --warehouse data/warehouse.duckdb [--only SOURCE]
 
-Run it after changing extraction rules (and bumping tasks.extract.EXTRACTOR_VERSION):
+Run it after changing extraction rules (and bumping EXTRACTOR_VERSION in tasks/extract/document.py):
 every archived page is extracted again; a report whose content hash is unchanged gets
 its sections, metrics and ranks replaced and its extractor_version updated, without a
 new version row; a report whose extracted content now differs gets a new version.
@@ -18,8 +18,8 @@ from prefect import flow
 from flows.runner import archive_path, current_flow_run_id, new_summary, reported_run, run_from_cli
 from flows.stages import load_archived
 from tasks import settings
-from tasks.archive import RawArchive
-from tasks.runlock import run_lock
+from tasks.crawl.archive import RawArchive
+from tasks.crawl.runlock import run_lock
 from tasks.sources import read_sources
 
 

@@ -20,8 +20,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
-from tasks.compiled import stale_build_note
-from tasks.runlock import RunLockedError
+from tasks.extract.compiled import stale_build_note
+from tasks.crawl.runlock import RunLockedError
 from tasks.summary import RunSummary, format_summary, summary_markdown
 from warehouse import WarehouseLockedError
 

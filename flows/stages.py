@@ -15,8 +15,8 @@ from contextlib import ExitStack, contextmanager
 
 from prefect.futures import wait
 
-from tasks.archive import ArchivedFetch, RawArchive
-from tasks.fetch import Fetcher
+from tasks.crawl.archive import ArchivedFetch, RawArchive
+from tasks.crawl.fetch import Fetcher
 from tasks.records import Source
 from tasks.steps import batches, discover_source, extract_load_batch, fetch_batch
 from tasks.summary import RunSummary, SourceCounts

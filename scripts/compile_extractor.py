@@ -1,4 +1,4 @@
-"""Compile the extractor's hot modules with mypyc into build/mypyc/ (see tasks/compiled.py).
+"""Compile the extractor's hot modules with mypyc into build/mypyc/ (see tasks/extract/compiled.py).
 
     python scripts/compile_extractor.py [--force]
 
@@ -23,9 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tasks.compiled import BUILD_DIR, MODULES, STAMP_NAME, source_stamp  # noqa: E402
+from tasks.extract.compiled import BUILD_DIR, MODULES, STAMP_NAME, source_stamp  # noqa: E402
 
-GROUP = "tasks.extractor"  # mypyc's shared library: tasks/extractor__mypyc.*.so
+GROUP = "tasks.extract.extractor"  # mypyc's shared library: tasks/extract/extractor__mypyc.*.so
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"extractor not compiled ({missing}): it runs interpreted, same results, slower")
         return 0
-    print("compiling the extractor with mypyc (tasks/compiled.py)…", flush=True)
+    print("compiling the extractor with mypyc (tasks/extract/compiled.py)…", flush=True)
     started = time.monotonic()
     BUILD_DIR.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=BUILD_DIR.parent, prefix="mypyc-") as work:
@@ -73,7 +73,7 @@ def _build_into(out: Path) -> int:
 
     work = out.parent
     modules = mypycify(["--ignore-missing-imports", "--follow-imports=silent",
-                        *(f"tasks/{name}.py" for name in MODULES)],
+                        *(f"tasks/extract/{name}.py" for name in MODULES)],
                        opt_level="3", target_dir=str(work / "c"), group_name=GROUP)  # fmt: skip
     dist = Distribution({"name": "govetl-extractor", "ext_modules": modules})
     build = dist.get_command_obj("build_ext")

@@ -47,7 +47,7 @@ OBEY_ROBOTS = _env("OBEY_ROBOTS", "1") == "1"
 # and the failure is counted in the run summary (Scrapy's policy). 4xx means "no rules".
 ROBOTS_UNREACHABLE_POLICY = "allow"
 # A header or <meta> charset is overruled when decoding with it replaces more than this share
-# of the non-ASCII characters (see tasks/encoding.py).
+# of the non-ASCII characters (see tasks/crawl/encoding.py).
 ENCODING_MAX_REPLACED_RATIO = 0.01  # fraction of non-ASCII characters (0.01 = 1 %)
 FETCH_WORKERS = int(_env("FETCH_WORKERS", "8"))  # threads running discovery and fetch batches (hosts stay rate-limited)
 

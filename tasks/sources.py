@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tasks.records import Source
-from tasks.vocab import parse_yaml
+from tasks.extract.vocab import parse_yaml
 
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 _KNOWN_KEYS = {

@@ -1,4 +1,4 @@
-"""tasks.archive.RawArchive: no row lost or duplicated, bodies kept once, crawl state right."""
+"""tasks.crawl.archive.RawArchive: no row lost or duplicated, bodies kept once, crawl state right."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.archive import RawArchive
-from tasks.fetch import Fetcher
-from tasks.ratelimit import HostRateLimiter
+from tasks.crawl.archive import RawArchive
+from tasks.crawl.fetch import Fetcher
+from tasks.crawl.ratelimit import HostRateLimiter
 from tasks.records import FetchOutcome, FetchResult, Source
 from tests.faultserver import PAGE_HTML, PDF_BODY, FaultServer
 
@@ -261,7 +261,7 @@ def test_threads_lose_and_duplicate_nothing(archive):
 CRASHING_WRITER = textwrap.dedent("""
     import sys
     from datetime import UTC, datetime
-    from tasks.archive import RawArchive
+    from tasks.crawl.archive import RawArchive
     from tasks.records import FetchOutcome, FetchResult
     archive = RawArchive(sys.argv[1])
     n = 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.runlock import RunLockedError, run_lock
+from tasks.crawl.runlock import RunLockedError, run_lock
 from tasks.sources import SourceConfigError, expand_env, load_sources, parse_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,20 +57,26 @@ def test_prefect_yaml_entrypoints_exist_and_schedule_is_0200_shanghai():
     assert nightly["concurrency_limit"]["limit"] == 1
 
 
-def test_readme_names_only_make_targets_and_files_that_exist():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("*.md")) + sorted(
+    p.relative_to(ROOT).as_posix() for p in ROOT.glob("*/**/*.md") if not p.relative_to(ROOT).parts[0].startswith((".", "build")))
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_docs_name_only_make_targets_and_files_that_exist(doc):
+    text = (ROOT / doc).read_text(encoding="utf-8")
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    for target in set(re.findall(r"`make ([a-z-]+)", readme)):
-        assert re.search(rf"^{target}:", makefile, re.M), f"README names make {target}, the Makefile has no such target"
-    for path in set(re.findall(r"`((?:flows|tasks|warehouse|config|tests|sample_site|evaluation|scripts)/[\w./-]+)`", readme)):
-        assert (ROOT / path.split(":")[0]).exists(), f"README names {path}, which does not exist"
+    for target in set(re.findall(r"`make ([a-z-]+)", text)):
+        assert re.search(rf"^{target}:", makefile, re.M), f"{doc} names make {target}, the Makefile has no such target"
+    pattern = r"`((?:flows|tasks|warehouse|config|tests|sample_site|evaluation|scripts|bench|analysis)/[\w./-]+)`"
+    for path in set(re.findall(pattern, text)):
+        assert (ROOT / path.split(":")[0]).exists(), f"{doc} names {path}, which does not exist"
 
 
 def test_a_second_holder_of_the_run_lock_waits_then_names_the_first(tmp_path):
     warehouse = tmp_path / "w.duckdb"
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; sys.path.insert(0, %r)\n"
-        "from tasks.runlock import run_lock\n"
+        "from tasks.crawl.runlock import run_lock\n"
         "with run_lock(%r):\n    print('held', flush=True); time.sleep(30)\n") % (str(ROOT), str(warehouse))],
         stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:

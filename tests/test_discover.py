@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.discover import FetchItem, parse_listing, plan_fetches, walk_listing
+from tasks.crawl.discover import FetchItem, parse_listing, plan_fetches, walk_listing
 from tasks.sources import parse_source
 
 SOURCE = parse_source({

@@ -1,4 +1,4 @@
-"""tasks.encoding.decode_html: the fixed order BOM → header → meta → detection → UTF-8."""
+"""tasks.crawl.encoding.decode_html: the fixed order BOM → header → meta → detection → UTF-8."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from tasks.encoding import codec_for_label, decode_html
+from tasks.crawl.encoding import codec_for_label, decode_html
 from tests.faultserver import GARBAGE, GBK_PAGE, GBK_TEXT
 
 pytestmark = pytest.mark.timeout(10)

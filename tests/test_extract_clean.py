@@ -1,11 +1,11 @@
-"""Chrome stripping (tasks/clean.py): the body a reader sees, without the site around it."""
+"""Chrome stripping (tasks/extract/body.py): the body a reader sees, without the site around it."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks.clean import clean_lines, is_chrome_line
-from tasks.vocab import page_rules
+from tasks.extract.body import clean_lines, is_chrome_line
+from tasks.extract.vocab import page_rules
 from tests.pages import CLOSING, MIDDLE, OPENING, TITLE, article, body_of, extract, paragraphs
 
 NAV = "<div class='menu'><a href='/'>首页</a><a href='/a'>政务公开</a><a href='/b'>政务服务</a><a href='/c'>互动交流</a></div>"

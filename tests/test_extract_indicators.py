@@ -1,4 +1,4 @@
-"""What a number measures (tasks/subjects.py) and the indicator vocabulary (config/indicators.csv)."""
+"""What a number measures (tasks/extract/subjects.py) and the indicator vocabulary (config/indicators.csv)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from tasks.metrics import extract_metrics
-from tasks.outline import parse_outline
-from tasks.subjects import assign_indicator, find_subject
-from tasks.text import fold
-from tasks.vocab import indicators, metric_rules, units
+from tasks.extract.metrics import extract_metrics
+from tasks.extract.outline import parse_outline
+from tasks.extract.subjects import assign_indicator, find_subject
+from tasks.extract.text import fold
+from tasks.extract.vocab import indicators, metric_rules, units
 
 
 def indicator_of(text: str) -> list[tuple[float, str, str | None]]:

@@ -1,4 +1,4 @@
-"""Metadata of a 政府信息公开 page (tasks/metadata.py): labels in every layout, NULLs, fallbacks."""
+"""Metadata of a 政府信息公开 page (tasks/extract/metadata.py): labels in every layout, NULLs, fallbacks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from tasks.metadata import parse_date, report_years
+from tasks.extract.metadata import parse_date, report_years
 from tests.pages import CLOSING, MIDDLE, OPENING, TITLE, article, extract, paragraphs
 
 BODY = f"<div id='zoom'>{paragraphs(OPENING, MIDDLE, CLOSING)}</div>"

@@ -1,12 +1,12 @@
-"""Quantities in report text (tasks/metrics.py), their years, subjects and indicators, and ranks."""
+"""Quantities in report text (tasks/extract/metrics.py), their years, subjects and indicators, and ranks."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks.metrics import extract_metrics
-from tasks.outline import parse_outline
-from tasks.ranks import extract_ranks
+from tasks.extract.metrics import extract_metrics
+from tasks.extract.outline import parse_outline
+from tasks.extract.ranks import extract_ranks
 from tasks.records import Metric
 
 
@@ -259,8 +259,8 @@ def test_rank_subject_is_what_was_ranked():
 
 
 def test_subjects_drop_leading_change_verbs_and_trailing_adverbs():
-    from tasks.subjects import find_subject
-    from tasks.text import fold
+    from tasks.extract.subjects import find_subject
+    from tasks.extract.text import fold
 
     for sentence, number, expected in [
         ("今年7月，我县城市最低生活保障标准再次提高到800元/人/月", "800", "城市最低生活保障标准"),

@@ -1,10 +1,10 @@
-"""The section outline (tasks/outline.py): markers, levels, headings, false headings, kinds, years."""
+"""The section outline (tasks/extract/outline.py): markers, levels, headings, false headings, kinds, years."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks.outline import parse_outline
+from tasks.extract.outline import parse_outline
 
 TEXT = "全年累计发放救助资金120万元，惠及困难群众300余人。"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import tasks.extract
+import tasks.extract.document
 from tasks.extract import extract_page
 from tasks.settings import PROJECT_ROOT
 from tests.pages import CLOSING, MIDDLE, OPENING, TITLE, article, paragraphs
@@ -73,7 +73,7 @@ def test_a_page_of_comments_is_empty_not_failed():
 
 
 def test_a_failing_parser_still_yields_a_report(monkeypatch):
-    monkeypatch.setattr(tasks.extract, "parse_html", lambda html: 1 / 0)
+    monkeypatch.setattr(tasks.extract.document, "parse_html", lambda html: 1 / 0)
     extraction = extract_page(PAGE)
     assert extraction.report is not None and any(w.startswith("parse failed") for w in extraction.warnings)
 
@@ -83,7 +83,7 @@ def test_a_failing_stage_keeps_the_rest(monkeypatch, stage):
     def broken(*args, **kwargs):
         raise RuntimeError("rule broke on odd input")
 
-    monkeypatch.setattr(tasks.extract, stage, broken)
+    monkeypatch.setattr(tasks.extract.document, stage, broken)
     extraction = extract_page(PAGE)
     assert extraction.report.index_no == "113310000026833949/2023-00001"
     assert extraction.report.title == TITLE
@@ -91,7 +91,7 @@ def test_a_failing_stage_keeps_the_rest(monkeypatch, stage):
 
 
 def test_metrics_are_still_read_when_the_outline_fails(monkeypatch):
-    monkeypatch.setattr(tasks.extract, "parse_outline", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(tasks.extract.document, "parse_outline", lambda *a, **k: 1 / 0)
     page = article(f"<div id='zoom'>{paragraphs(OPENING, '新增养老床位１２０張。')}</div>", before=f"<div>{INFO}</div>")
     extraction = extract_page(page)
     assert extraction.report.body_text.endswith("新增养老床位１２０張。")
@@ -100,7 +100,7 @@ def test_metrics_are_still_read_when_the_outline_fails(monkeypatch):
 
 
 def test_a_failing_metadata_stage_keeps_the_body(monkeypatch):
-    monkeypatch.setattr(tasks.extract, "extract_metadata", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(tasks.extract.document, "extract_metadata", lambda *a, **k: 1 / 0)
     extraction = extract_page(PAGE)
     assert extraction.report.index_no is None
     assert extraction.report.body_text.startswith("一、2023年工作总结")
@@ -109,7 +109,7 @@ def test_a_failing_metadata_stage_keeps_the_body(monkeypatch):
 
 
 def test_a_failing_body_stage_keeps_the_metadata(monkeypatch):
-    monkeypatch.setattr(tasks.extract, "clean_body", lambda *a, **k: [][1])
+    monkeypatch.setattr(tasks.extract.document, "clean_body", lambda *a, **k: [][1])
     extraction = extract_page(PAGE)
     assert (extraction.report.index_no, extraction.report.publisher) == ("113310000026833949/2023-00001", "某县民政局")
     assert any(w.startswith("body failed") for w in extraction.warnings)

@@ -31,10 +31,10 @@ import yaml
 import flows.nightly
 import flows.reprocess
 import flows.runner
-import tasks.extract
+import tasks.extract.document
 import tasks.steps
-from tasks.encoding import decode_html
-from tasks.fetch import Fetcher
+from tasks.crawl.encoding import decode_html
+from tasks.crawl.fetch import Fetcher
 from tasks.settings import PROJECT_ROOT
 from tasks.sources import load_sources
 from tasks.summary import RunSummary, format_summary
@@ -227,7 +227,7 @@ def index_no(prefix: str, n: int) -> str:
 def expected_children(body: bytes, url: str, h: Harness, source: str) -> tuple[int, int, int]:
     """(sections, metrics, ranks) the extractor makes of this page: what a whole report holds."""
     sources = {s.name: s for s in load_sources(h.sources_file)}
-    extraction = tasks.extract.extract_page(decode_html(body, "text/html").text, url, sources[source])
+    extraction = tasks.extract.document.extract_page(decode_html(body, "text/html").text, url, sources[source])
     return len(extraction.sections), len(extraction.metrics), len(extraction.ranks)
 
 
@@ -435,7 +435,7 @@ def test_bad_pages_among_good_ones_never_fail_the_run(h, server, monkeypatch):
     site.article("crashes.html", report_page("001002/2023-00666"))  # the whole extractor raises
     site.article("warns.html", report_page("001002/2023-00777"))  # one extractor stage raises
     h.write_sources(site.source("a"))
-    real_extract, real_ranks = tasks.extract.extract_page, tasks.extract.extract_ranks
+    real_extract, real_ranks = tasks.extract.document.extract_page, tasks.extract.document.extract_ranks
 
     def extract_page(html, url=None, source=None):
         if url and url.endswith("/crashes.html"):
@@ -447,8 +447,8 @@ def test_bad_pages_among_good_ones_never_fail_the_run(h, server, monkeypatch):
             raise ValueError("a rank rule broke on this page")
         return real_ranks(outline, index_no)
 
-    monkeypatch.setattr("tasks.extract.extract_page", extract_page)
-    monkeypatch.setattr("tasks.extract.extract_ranks", extract_ranks)
+    monkeypatch.setattr("tasks.pages.extract_page", extract_page)
+    monkeypatch.setattr("tasks.extract.document.extract_ranks", extract_ranks)
 
     summary = h.run()
 
@@ -617,7 +617,7 @@ def test_a_switched_off_source_keeps_its_region_when_run_by_name_and_when_reproc
     h.run(only=["a"])  # named: crawled, and loaded with its own configuration
     assert h.query("select distinct source, region from reports") == [("a", "a县")]
 
-    monkeypatch.setattr(tasks.extract, "EXTRACTOR_VERSION", "99.0.0")  # rules changed: every report is rewritten
+    monkeypatch.setattr(tasks.extract.document, "EXTRACTOR_VERSION", "99.0.0")  # rules changed: every report is rewritten
     flows.reprocess.reprocess(sources_file=str(h.sources_file), warehouse_path=str(h.warehouse))
     assert h.query("select distinct source, region, extractor_version from reports") == [("a", "a县", "99.0.0")]
     assert_whole(h, {index_no("/a", n): {site.url(f"{n:04d}.html")} for n in (1, 2)})

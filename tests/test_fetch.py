@@ -1,4 +1,4 @@
-"""Fault-injection tests for tasks.fetch against the loopback FaultServer: one test per fault."""
+"""Fault-injection tests for tasks.crawl.fetch against the loopback FaultServer: one test per fault."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tasks.encoding import decode_html
-from tasks.fetch import Fetcher
-from tasks.ratelimit import HostRateLimiter
+from tasks.crawl.encoding import decode_html
+from tasks.crawl.fetch import Fetcher
+from tasks.crawl.ratelimit import HostRateLimiter
 from tasks.records import FetchOutcome, FetchResult, Source
 from tests.faultserver import CAP_FOR_TESTS, GBK_TEXT, GZIP_BOMB, PAGE_HTML, PDF_BODY, FaultServer
 

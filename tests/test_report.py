@@ -22,7 +22,7 @@ from analysis.report import (ALSO_STATED, NO_YEAR, PLOTTED, PREVIOUS, build_repo
 from tasks.records import Metric, Section
 from warehouse.connect import connect, snapshot
 from warehouse.load import load_pages
-from warehouse.testing import T0, later, make_page
+from tests.reports import T0, later, make_page
 
 CHARTS = [chart.slug for chart in load_config().charts]
 TIANTAI, SHENGZHOU = "331023-01/2023-0001", "11330683730919932L/2024-103685"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tasks.steps import load_isolating
 from warehouse.connect import connect, memory_limit
-from warehouse.testing import T0, make_page
+from tests.reports import T0, make_page
 
 
 def test_a_batch_too_big_for_the_memory_budget_is_loaded_under_a_larger_one(tmp_path):

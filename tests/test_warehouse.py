@@ -26,7 +26,7 @@ from warehouse.quality import run_checks
 from warehouse.runs import finish_run, start_run
 from warehouse.search import rebuild_search_index
 from warehouse.tables import TABLES, data_tables
-from warehouse.testing import T0, later, make_page, metrics_for, sections_for, table_checksums
+from tests.reports import T0, later, make_page, metrics_for, sections_for, table_checksums
 from warehouse.tx import transaction
 
 DATA_TABLES = data_tables()
@@ -288,7 +288,7 @@ import sys
 import flows.nightly, flows.reprocess
 from warehouse import connect, finish_run, record_fetch_log, run_checks, snapshot, start_run
 from warehouse.load import load_pages
-from warehouse.testing import T0, make_page
+from tests.reports import T0, make_page
 con = connect({str(tmp_path / "w.duckdb")!r})
 start_run(con, "run-1", parameters={{"sources": ["tiantai"]}}, started_at=T0)
 load_pages(con, "run-1", [make_page("IDX-1"), make_page(None)], T0)

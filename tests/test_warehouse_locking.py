@@ -16,7 +16,7 @@ import pytest
 from warehouse.connect import connect, snapshot, snapshot_path
 from warehouse.errors import WarehouseLockedError
 from warehouse.load import load_pages
-from warehouse.testing import T0, make_page
+from tests.reports import T0, make_page
 
 _HOLDER = """
 import sys, duckdb

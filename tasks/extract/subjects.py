@@ -1,0 +1,186 @@
+"""What a number measures: the subject phrase around it, and its canonical indicator.
+
+Works on folded sentences (tasks.extract.text.fold). The subject is the phrase before the
+number within its clause, trimmed of time and scope adverbials at the front and of
+verbs and links at the end ("截至年底，我县共有低保对象5661户" → "低保对象"). When
+nothing is left, the phrase after the number, the previous quantity's subject, or the
+head of the previous clause stands in, in that order.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from tasks.extract.vocab import indicators, metric_rules
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_NOT_CJK = re.compile(r"[^\u4e00-\u9fff]")
+_POST_QUALIFIER = re.compile(r"^(以上|以下|以内|左右)")
+
+
+@lru_cache(maxsize=1)
+def _rules() -> dict:
+    rules = metric_rules()["subject"]
+    leading = "|".join(f"(?:{p})" for p in rules["strip_leading"])
+    return {
+        "delimiters": set(rules["clause_delimiters"]),
+        "max_length": int(rules["max_length"]),
+        "leading": re.compile(rf"^(?:{leading})"),
+        "trailing": re.compile("(?:" + "|".join(map(re.escape, sorted(rules["strip_trailing"], key=len, reverse=True))) + ")$"),
+        "verbs": set(rules["bare_verbs"]),
+        "phrase_stop": re.compile("[" + "".join(map(re.escape, set(rules["clause_delimiters"]))) + r"]|\d"),
+        "head_stop": re.compile(r"(实现|与|和|在|对|按|将|已|被|经|通过|根据|实行|达到|提高|调整|挂钩)"),
+        # the last delimiter or closing parenthesis before a position, found in one C-level
+        # backtrack (re.match with endpos) instead of a Python loop over characters
+        "last_stop": re.compile(".*[" + "".join(map(re.escape, set(rules["clause_delimiters"]) | set(")）"))) + "]",
+                                re.DOTALL),
+    }
+
+
+def clause_head(sentence: str, position: int) -> str:
+    """The text from the start of the clause holding `position` up to it."""
+    return sentence[clause_start(sentence, position):position]
+
+
+def clause_start(sentence: str, position: int) -> int:
+    """Where the clause holding `position` starts: after the nearest delimiter before it,
+    passing over short parentheticals and thousands commas."""
+    rules = _rules()
+    last_stop, delimiters = rules["last_stop"], rules["delimiters"]
+    while True:
+        found = last_stop.match(sentence, 0, position)
+        if found is None:
+            return 0
+        index = found.end() - 1
+        char = sentence[index]
+        if char in ")）":
+            opening = _short_parenthetical(sentence, index)
+            if opening is not None:  # 村(居)委会, 工作站(点): part of the phrase
+                position = opening
+                continue
+        if char in delimiters and (char != "," or not _thousands_comma(sentence, index)):
+            return index + 1
+        position = index
+
+
+def _short_parenthetical(sentence: str, closing: int) -> int | None:
+    """Index of the ( matching the ) at `closing` when what they hold is a few characters."""
+    window = sentence[max(0, closing - 6):closing]
+    opening = max(window.rfind("("), window.rfind("（"))
+    if opening < 0 or any(c in window[opening + 1:] for c in "，,；;。"):
+        return None
+    return max(0, closing - 6) + opening
+
+
+def _thousands_comma(sentence: str, index: int) -> bool:
+    """1,050: a comma inside a number does not end a clause."""
+    return (sentence[index] == "," and index > 0 and sentence[index - 1].isdigit()
+            and sentence[index + 1:index + 4].isdigit())  # fmt: skip
+
+
+@lru_cache(maxsize=8192)  # phrases recur across sentences and pages (总投资, 新增床位)
+def clean_phrase(phrase: str) -> str:
+    """Strip leading time/scope words and trailing verbs/links until nothing changes."""
+    rules = _rules()
+    previous = None
+    while phrase != previous:
+        previous = phrase
+        phrase = rules["leading"].sub("", phrase.strip(" ，,"), count=1)
+        phrase = rules["trailing"].sub("", phrase, count=1)
+    return phrase.strip(" ，,")
+
+
+def find_subject(
+    sentence: str, start: int, end: int, previous_end: int = 0, previous_subject: str | None = None,
+    clause_from: int | None = None,
+) -> str | None:
+    """The subject of the quantity at sentence[start:end] (`clause_from`: clause_start(sentence,
+    start), when the caller has it already)."""
+    if clause_from is None:
+        clause_from = clause_start(sentence, start)
+    # the clause up to the number, or from the previous quantity when it sits in this clause
+    subject: str | None
+    subject, kind = _head_subject(sentence[max(clause_from, previous_end):start])
+    if kind == _ONE_CJK:  # 惠及 → 惠: a verb of its own; only what follows can say more
+        subject = _phrase_after(sentence, end)
+    elif kind == _NO_NOUN:
+        gap_has_text = previous_end < clause_from and _CJK.search(sentence, previous_end, clause_from) is not None
+        inherited = previous_subject if previous_subject and not gap_has_text else None
+        subject = _phrase_after(sentence, end) or inherited or _previous_clause_head(sentence, clause_from)
+    max_length = _rules()["max_length"]
+    if subject and len(subject) > max_length:
+        subject = subject[-max_length:]
+    return subject or None
+
+
+_PHRASE, _ONE_CJK, _NO_NOUN = 0, 1, 2
+
+
+@lru_cache(maxsize=8192)  # phrases recur across sentences and pages (总投资, 新增床位)
+def _head_subject(head: str) -> tuple[str, int]:
+    """The cleaned phrase before a number, and what it is: a phrase, a single CJK character
+    (a verb of its own), or no noun at all (nothing CJK, or only a bare verb)."""
+    subject = clean_phrase(head)
+    if len(_CJK.findall(subject)) == 1:
+        return subject, _ONE_CJK
+    if not _CJK.search(subject) or subject in _rules()["verbs"]:
+        return subject, _NO_NOUN
+    return subject, _PHRASE
+
+
+def _phrase_after(sentence: str, end: int) -> str | None:
+    """1家社区发展基金会 → 社区发展基金会 (the counted noun follows the number)."""
+    tail = _POST_QUALIFIER.sub("", sentence[end:end + 40])
+    found = _rules()["phrase_stop"].search(tail)  # a delimiter or a decimal digit
+    stop = found.start() if found else len(tail)
+    if _NOT_CJK.search(tail, 0, stop):  # ², ① are digits to str.isdigit too: only then look closer
+        stop = next((i for i, c in enumerate(tail[:stop]) if c.isdigit()), stop)
+    phrase = tail[:stop].strip()
+    return phrase if len(_CJK.findall(phrase)) >= 2 and not phrase.startswith(("的", "是")) else None
+
+
+def _previous_clause_head(sentence: str, head_start: int) -> str | None:
+    """最低生活保障标准实现与宁波"并轨"，提升至1005元/月 → 最低生活保障标准 (`head_start`: where
+    the number's own clause starts)."""
+    if head_start <= 1:
+        return None
+    previous = clause_head(sentence, head_start - 1)
+    match = _rules()["head_stop"].search(previous)
+    phrase = clean_phrase(previous[: match.start()] if match else previous)
+    return phrase if _CJK.search(phrase) else None
+
+
+@lru_cache(maxsize=64)
+def _indicators_for(unit_norm: str) -> tuple[re.Pattern[str] | None, list[tuple[str, re.Pattern[str]]]]:
+    """The indicators whose units admit `unit_norm`, in file order, and one pattern that
+    matches wherever any of them does (most quantities match none: one search says so)."""
+    fitting = []
+    for row in indicators():
+        unit_norms = {u.strip() for u in row["unit_norms"].split(";") if u.strip()}
+        if not unit_norms or unit_norm in unit_norms:
+            fitting.append((row["code"], re.compile(row["pattern"])))
+    if not fitting:
+        return None, fitting
+    try:
+        any_of = re.compile("|".join(f"(?:{p.pattern})" for _, p in fitting))
+    except re.error:  # a pattern with global flags cannot be joined: no shortcut, same answer
+        any_of = re.compile("")
+    return any_of, fitting
+
+
+def assign_indicator(subject: str | None, context: str, unit_norm: str) -> str | None:
+    """The first indicator of config/indicators.csv whose pattern matches and whose units fit.
+
+    Matched on the subject; only a quantity without one falls back to the text just
+    before it (`context`), which is broader and so less reliable.
+    """
+    return indicator_of(subject if subject else context[-30:], unit_norm)
+
+
+@lru_cache(maxsize=8192)  # subjects recur: the same phrase, the same answer
+def indicator_of(text: str, unit_norm: str) -> str | None:
+    any_of, fitting = _indicators_for(unit_norm)
+    if any_of is None or not any_of.search(text):
+        return None
+    return next((code for code, pattern in fitting if pattern.search(text)), None)
