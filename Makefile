@@ -13,7 +13,7 @@ SOURCES ?= sources.yaml
 N ?= 2000
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test eval bench report export serve-sample deploy worker setup clean
+.PHONY: demo test eval bench report export sql serve-sample deploy worker setup clean
 
 setup: $(VENV)/.installed
 	$(PY) scripts/compile_extractor.py
@@ -40,8 +40,16 @@ eval: setup
 bench: setup
 	$(PY) -m bench.run --n $(N) --out BENCHMARKS.md
 
+# every table and main view as Parquet under build/parquet, and the indicator table as
+# build/parquet/indicator_by_region_year.xlsx (see warehouse/README.md)
 export: setup
 	$(PY) -m warehouse.export --warehouse $(READ_FROM) --out build/parquet
+
+# the DuckDB CLI (duckdb-cli, in the lock) on what analysts read, read-only: make sql [WAREHOUSE=...]
+sql: setup
+	@test -e $(READ_FROM) || { echo "no warehouse at $(READ_FROM): make demo writes one" >&2; exit 1; }
+	@$(PY) -m warehouse.upgrade --check $(READ_FROM)
+	$(VENV)/bin/duckdb -readonly $(READ_FROM)
 
 # charts of key indicators by region and year from $(WAREHOUSE) (its snapshot if present):
 # build/report/index.html + one PNG per chart (see analysis/README.md)

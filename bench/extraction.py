@@ -139,3 +139,12 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     measured = compare_on_docs(pickle.loads(Path(sys.argv[1]).read_bytes()), int(sys.argv[2]))
     print(json.dumps(asdict(measured)))
+
+
+def compare_on_real_pages(repeats: int = 3) -> ExtractionResult | None:
+    """The same comparison on the real pages of ../shared/real_pages (whole HTML pages and
+    wrapped text openings), when they are beside the repository: None otherwise."""
+    from evaluation.real import real_documents
+
+    docs = [(doc.html, doc.url or "http://real.test/" + doc.doc_id, None) for doc in real_documents()]
+    return compare_on_docs(docs, repeats) if docs else None  # type: ignore[arg-type]

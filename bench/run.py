@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from bench.corpus import DEFAULT_SEED, BenchCorpus, build_bench_corpus
-from bench.extraction import compare_extractors
+from bench.extraction import compare_extractors, compare_on_real_pages
 from bench.flowruns import last_run_counts, run_flow, time_imports, warehouse_rows
 from bench.machine import current_rss_mb, machine_info
 from bench.prefect_server import PrefectServer
@@ -107,6 +107,7 @@ def measure(results: Results, bench: BenchCorpus, tmp: Path, args: argparse.Name
         sources = {s.name: s for s in load_sources(sources_path)}
         results.extraction = compare_extractors(bench.sample(min(args.sample, args.n)), sources, site.base_url,
                                                 args.repeats)  # fmt: skip
+        results.real_extraction = compare_on_real_pages(args.repeats)
         with PrefectServer(tmp / "prefect") as prefect:
             results.prefect_startup_s = prefect.startup_seconds
             run_flows(results, tmp, sources_path, prefect.client_env())

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 
 from prefect import flow
+from prefect.states import State
 
-from flows.runner import archive_path, current_flow_run_id, new_summary, reported_run, run_from_cli
+from flows.runner import (archive_path, check_inputs, current_flow_run_id, final_state, new_summary, reported_run,
+                          run_from_cli)  # fmt: skip
 from flows.stages import load_archived
 from tasks import settings
 from tasks.crawl.archive import RawArchive
@@ -30,15 +33,18 @@ def reprocess(
     archive_dir: str | None = None,
     only: list[str] | None = None,
     batch_size: int = settings.BATCH_SIZE,
-) -> list[dict]:
+) -> State:
     summary = new_summary()
     parameters = {"mode": "reprocess", "warehouse_path": warehouse_path, "only": only,
                   "flow_run_id": current_flow_run_id()}  # fmt: skip
-    sources = {s.name: s for s in read_sources(sources_file)}  # disabled ones too: their pages are archived
-    with reported_run(summary), run_lock(warehouse_path), RawArchive(archive_path(archive_dir, warehouse_path)) as archive:
-        fetches = [f for f in archive.latest_fetched() if not only or f.source in only]
-        load_archived(fetches, archive, warehouse_path, sources, summary, batch_size, parameters)
-    return summary.rows()
+    archive_file = archive_path(archive_dir, warehouse_path)
+    with reported_run(summary, "reprocessing", warehouse_path, archive_file, parameters) as run:
+        sources = {s.name: s for s in read_sources(sources_file)}  # disabled ones too: their pages are archived
+        with run_lock(warehouse_path), RawArchive(archive_file) as archive:
+            run.stage = "load"
+            load_archived(lambda: [f for f in archive.latest_fetched() if not only or f.source in only], archive,
+                          warehouse_path, sources, summary, batch_size, parameters)  # fmt: skip
+    return final_state(summary)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="reprocess only this source (repeatable)")
     parser.add_argument("--batch-size", type=int, default=settings.BATCH_SIZE)
     args = parser.parse_args(argv)
-    return run_from_cli(reprocess, "reprocessing", sources_file=args.sources, warehouse_path=args.warehouse,
-                        archive_dir=args.archive, only=args.only, batch_size=args.batch_size)  # fmt: skip
+    return run_from_cli(reprocess, "reprocessing", preflight=partial(check_inputs, args.sources, args.only,
+                                                                     args.warehouse, args.archive),
+                        sources_file=args.sources, warehouse_path=args.warehouse, archive_dir=args.archive,
+                        only=args.only, batch_size=args.batch_size)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,66 +1,253 @@
-"""What both flows share around the pipeline: run ids, publishing the summary, the CLI end."""
+"""What both flows share around the pipeline: run ids, the run's verdict and final state,
+publishing the summary, and the command-line end (checks before the run, exit status).
+
+A run ends in one of these states, the same in `runs`, the summary, the Prefect artifacts
+and the Prefect state (and the exit status of `python -m flows.…`):
+
+| state       | when                                                               | Prefect   | exit |
+|-------------|--------------------------------------------------------------------|-----------|------|
+| completed   | every source was read (a page may still have failed: summary)      | Completed | 0    |
+| partial     | some sources failed (nothing of them could be read); the rest loaded | Completed, message "partial: …" | 0 |
+| failed      | every source failed, nothing could be discovered, or the run could not finish (lock, damaged archive, disk full …) | Failed | 1 |
+| interrupted | SIGINT or SIGTERM (flows/interrupt.py)                             | Cancelled | 128 + signal |
+
+A configuration error stops a command-line run before it starts: one line, exit 2.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
+import sqlite3
+import sys
 import time
 import uuid
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+from prefect.states import Cancelled, Completed, Failed, State
 
+from flows import interrupt
+from tasks import settings
+from tasks.crawl import archive as raw_archive
+from tasks.crawl.archive import ArchiveDamagedError
+from tasks.crawl.runlock import RunInterrupted, RunLockedError
 from tasks.extract.compiled import stale_build_note
-from tasks.crawl.runlock import RunLockedError
-from tasks.summary import RunSummary, format_summary, summary_markdown
-from warehouse import WarehouseLockedError
+from tasks.sources import SourceConfigError, read_sources, select_sources
+from tasks.summary import RunSummary, SourceCounts, format_summary, summary_markdown
+from warehouse import WarehouseFormatError, WarehouseLockedError
+from warehouse.connect import check_format
 
 log = logging.getLogger(__name__)
+
+EXIT_FAILED, EXIT_CONFIG = 1, 2
 
 
 class RunFailed(RuntimeError):
     """The run could not complete; the message says why and what happens to fetched pages."""
 
 
-@contextmanager
-def reported_run(summary: RunSummary) -> Iterator[None]:
-    """Publish the summary however the run ends; fail the flow when it did not complete.
+class DiskFull(RunFailed):
+    """A write was refused for want of disk space; the message names the file."""
 
-    A locked run or warehouse is an expected operational failure: its message goes to the
-    summary, not a traceback. Anything else propagates as the error it is.
+
+# Failures an operator can act on: their message is the run's, with no traceback.
+_EXPECTED = (RunFailed, RunLockedError, WarehouseLockedError, WarehouseFormatError, ArchiveDamagedError,
+             SourceConfigError)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How the crawl went, as a run state: completed | partial | failed, and why."""
+
+    status: str
+    message: str | None = None
+
+
+def crawl_verdict(summary: RunSummary, names: Iterable[str]) -> Verdict:
+    """Judge a crawl by its sources. A source failed when nothing of it could be read: its
+    listing pages (or its discovery) failed and no page of it was fetched or confirmed. A
+    source whose listing was read is not failed, even with failed pages (they are counted).
+    Every source failed, or no article link found anywhere: failed. Some failed: partial."""
+    names = list(names)
+    if not names:
+        return Verdict("completed")
+    counts = [summary.counts(name) for name in names]
+    failed = [c for c in counts if _source_failed(c)]
+    if len(failed) == len(names):
+        return Verdict("failed", f"every source failed: {_reasons(failed)}")
+    if all(c.discovered == 0 and c.fetched + c.not_modified == 0 for c in counts):
+        return Verdict("failed", "nothing could be discovered: no source's listing yields an article link"
+                                 + (f"; {_reasons(failed)}" if failed else ""))  # fmt: skip
+    if failed:
+        return Verdict("partial", f"{len(failed)} of {len(names)} sources failed: {_reasons(failed)}")
+    return Verdict("completed")
+
+
+def _source_failed(counts: SourceCounts) -> bool:
+    return counts.discovered == 0 and counts.fetched + counts.not_modified == 0 and counts.failed > 0
+
+
+def _reasons(failed: list[SourceCounts]) -> str:
+    return "; ".join(f"{c.source} ({c.errors[0] if c.errors else 'no reason recorded'})" for c in failed)
+
+
+def disk_full_reason(exc: BaseException) -> str | None:
+    """The sentence a disk-full error deserves, if `exc` is one: an OSError ENOSPC (the
+    snapshot's copy), SQLite's SQLITE_FULL (the archive), DuckDB's "No space left on device"
+    (the warehouse). None for anything else."""
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" writing {exc.filename}" if exc.filename else ""
+    elif isinstance(exc, sqlite3.OperationalError) and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+        where = " writing the raw archive"
+    elif isinstance(exc, duckdb.Error) and ("No space left on device" in text or "disk is full" in text.lower()):
+        where = " writing the warehouse"
+    else:
+        return None
+    return (f"disk full{where}: {text.splitlines()[0] if text else exc!r}. Nothing committed is lost (pages fetched "
+            "are in the raw archive, loaded batches are whole); free some space and run again")  # fmt: skip
+
+
+@dataclass
+class ActiveRun:
+    """The run in progress in this process: what a stop request needs to record it."""
+
+    summary: RunSummary
+    what: str  # "nightly run" | "reprocessing"
+    warehouse_path: Path
+    archive_path: Path
+    parameters: dict
+    stage: str = "start"  # start | crawl | load: where the run is (flows/interrupt.py words it)
+
+
+class _NoTracebackForFullDisk(logging.Filter):
+    """Prefect logs a failed task with its traceback; a full disk is no bug, and its one
+    line (the run's message) says all there is to say."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and disk_full_reason(record.exc_info[1]):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_FULL_DISK_FILTER = _NoTracebackForFullDisk()
+
+
+@contextmanager
+def reported_run(summary: RunSummary, what: str, warehouse_path: str, archive: Path,
+                 parameters: dict) -> Iterator[ActiveRun]:  # fmt: skip
+    """Run the block as the run, publish the summary however it ends, and set its status.
+
+    Expected operational failures (a lock, a damaged archive, a configuration error, a full
+    disk, a warehouse in another DuckDB's format) become the run's `failed` status and
+    message, with no traceback; anything else propagates as the error it is. A stop
+    request on the command line ends the process from flows/interrupt.py instead.
     """
     started = time.perf_counter()
+    run = ActiveRun(summary, what, Path(warehouse_path), archive, parameters)
+    interrupt.watch(run)
+    task_log = logging.getLogger("prefect.task_runs")
+    task_log.addFilter(_FULL_DISK_FILTER)
     try:
-        yield
-    except (RunLockedError, WarehouseLockedError) as exc:
+        yield run
+    except _EXPECTED as exc:
         summary.status, summary.message = "failed", str(exc)
+    except RunInterrupted as exc:
+        summary.status, summary.message = "interrupted", str(exc)
+    except (OSError, sqlite3.Error, duckdb.Error) as exc:
+        reason = disk_full_reason(exc)
+        if reason is None:
+            raise
+        summary.status, summary.message = "failed", reason
     finally:
+        interrupt.park()  # a stop has begun: the stopping thread records and ends the run
+        interrupt.unwatch(run)
+        task_log.removeFilter(_FULL_DISK_FILTER)
         if summary.status == "running":
             summary.status = "failed"
         publish(summary, started)
-    if summary.status != "completed":
-        raise RunFailed(summary.message or "the run did not complete")
 
 
-def run_from_cli(flow: Callable, what: str, **parameters: object) -> int:
-    """Run a flow for the command line: exit status 0 when it completed, 1 otherwise."""
-    with _cli_settings():
+def final_state(summary: RunSummary) -> State:
+    """The Prefect state a run ends in (see the module docstring), returned by the flow so
+    that an expected failure carries its message without a traceback."""
+    rows = summary.rows()
+    if summary.status == "completed":
+        return Completed(data=rows, message=summary.message)
+    if summary.status == "partial":
+        return Completed(data=rows, message=f"partial: {summary.message}")
+    if summary.status == "interrupted":
+        return Cancelled(message=summary.message or "interrupted")
+    return Failed(message=summary.message or "the run did not complete")
+
+
+def add_note(summary: RunSummary, note: str) -> None:
+    """A line the operator must see whatever the outcome (a new warehouse …): logged, and
+    kept in the run's message (summary, `runs.message`, artifacts)."""
+    log.warning(note)
+    summary.message = f"{summary.message}; {note}" if summary.message else note
+
+
+def new_files_note(warehouse_path: str, archive: Path) -> str | None:
+    """One line when this run is about to create the warehouse or the archive: a path with
+    a typo would otherwise silently start an empty warehouse and crawl everything again."""
+    new = [f"{label} {path}" for label, path in (("warehouse", Path(warehouse_path)), ("raw archive", archive))
+           if not path.exists()]  # fmt: skip
+    if not new:
+        return None
+    return f"new {' and new '.join(new)} created by this run (no file was there: check the path if one was expected)"
+
+
+def run_from_cli(flow: Callable, what: str, preflight: Callable[[], None] | None = None,
+                 **parameters: object) -> int:  # fmt: skip
+    """Run a flow for the command line; return its exit status (see the module docstring).
+
+    `preflight` checks what can be checked before Prefect starts (configuration, archive);
+    its SourceConfigError exits 2 and any other expected failure 1, in one line. A warehouse
+    in another DuckDB's storage format is such a failure too. While the flow runs, SIGINT
+    and SIGTERM end it as flows/interrupt.py says, and a temporary Prefect server (when
+    PREFECT_API_URL is unset) is this process's child, in a session of its own.
+    """
+    try:
+        check_format(Path(str(parameters.get("warehouse_path") or settings.WAREHOUSE_PATH)))
+        if preflight is not None:
+            preflight()
+    except SourceConfigError as exc:
+        print(f"{what} not started: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except _EXPECTED as exc:
+        print(f"{what} failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    with interrupt.stop_on_signals(what), _cli_settings(), interrupt.temporary_api():
         state = flow(**parameters, return_state=True)
-    drain_run_records(state.state_details.flow_run_id)
-    if not state.is_completed():
-        print(f"{what} failed: {state.message}", file=sys.stderr)
-        return 1
-    return 0
+        interrupt.park()
+        drain_run_records(state.state_details.flow_run_id)
+    if state.is_completed():
+        if state.message:
+            print(f"{what} {state.message}", file=sys.stderr)
+        return 0
+    print(f"{what} failed: {state.message}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def check_inputs(sources_file: str, only: list[str] | None, warehouse_path: str, archive_dir: str | None) -> None:
+    """The preflight of a nightly run: the sources file reads, `--only` names sources it
+    has, the archive (if there is one) is sound."""
+    select_sources(read_sources(sources_file), only, where=sources_file)
+    raw_archive.check(archive_path(archive_dir, warehouse_path))
 
 
 @contextmanager
@@ -105,8 +292,17 @@ def publish(summary: RunSummary, started: float) -> None:
         get_run_logger().info(note)
     create_table_artifact(key="etl-run-summary", table=summary.rows(),
                           description=f"Run {summary.run_id}: {summary.status}")  # fmt: skip
-    create_markdown_artifact(key="etl-run-report", markdown=summary_markdown(summary),
-                             description=f"Run {summary.run_id}")  # fmt: skip
+    create_markdown_artifact(key="etl-run-report", markdown=report_markdown(summary),
+                             description=f"Run {summary.run_id}: {summary.status}")  # fmt: skip
+
+
+def report_markdown(summary: RunSummary) -> str:
+    """The run-report artifact: the summary's markdown, and the data-quality checks that did
+    not pass (the terminal summary lists them too): every failure's reason in one place."""
+    failing = [c for c in summary.checks or [] if c.get("status") != "pass"]
+    checks = [f"- {c['status']}: {c['check_name']}: {c.get('detail')}" for c in failing]
+    return summary_markdown(summary) + (f"\n\n## Data-quality checks not passing ({len(checks)})\n" + "\n".join(checks)
+                                        if checks else "")  # fmt: skip
 
 
 def drain_run_records(flow_run_id: uuid.UUID | None, timeout: float = 10.0) -> None:
@@ -116,7 +312,7 @@ def drain_run_records(flow_run_id: uuid.UUID | None, timeout: float = 10.0) -> N
     it is still writing them logs tracebacks on shutdown. Bounded, best effort; a
     dedicated server (PREFECT_API_URL set) outlives the run and needs no wait.
     """
-    if not flow_run_id or os.environ.get("PREFECT_API_URL"):
+    if not flow_run_id or not interrupt.owns_api_server():
         return
     try:
         asyncio.run(_drain(flow_run_id, timeout))

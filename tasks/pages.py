@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 
 from tasks.crawl.archive import ArchivedFetch
 from tasks.crawl.encoding import decode_html
 from tasks.extract import extract_page
-from tasks.records import PageRecord, Source
+from tasks.extract.vocab import page_rules
+from tasks.records import Extraction, PageRecord, Source
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,9 @@ def page_record(fetch: ArchivedFetch, body: bytes, source: Source | None) -> Pag
         raw_sha256=fetch.sha256 or hashlib.sha256(body).hexdigest(), fetched_at=fetch.fetched_at,
     )  # fmt: skip
     decoded = decode_html(body, fetch.content_type)
+    if not looks_like_html(decoded.text):
+        record.reject_reason = "not_html: served as HTML, but the body holds no HTML markup"
+        return record
     try:
         record.extraction = extract_page(decoded.text, record.final_url, source)
     except Exception as exc:  # never expected (stages are isolated); still, a page is not lost silently
@@ -34,7 +39,36 @@ def page_record(fetch: ArchivedFetch, body: bytes, source: Source | None) -> Pag
     if decoded.replaced_chars:
         record.extraction.warnings.append(
             f"{decoded.replaced_chars} undecodable bytes replaced (decoded as {decoded.encoding} from {decoded.encoding_source})")
-    if not record.extraction.report.index_no:
-        record.reject_reason = "missing_index_no"
+    record.reject_reason = not_a_report(record.extraction)
     return record
+
+
+def looks_like_html(text: str) -> bool:
+    """Markup near the top: an <html>, <body>, <div>, <p> … tag in the first 8 KB."""
+    return _HTML_TAG.search(text, 0, 8192) is not None
+
+
+_HTML_TAG = re.compile(r"<\s*(?:!doctype\s+html|html|head|body|div|p|table|meta|title)[\s>/]", re.IGNORECASE)
+
+
+def not_a_report(extraction: Extraction) -> str | None:
+    """Why an extracted page cannot be a report, or None when it is one. A page without a
+    索引号 is a report (keyed by its document id or URL); an empty page or an error page
+    (页面不存在, 404) is not."""
+    report = extraction.report
+    unparsable = next((w for w in extraction.warnings if w.startswith("parse failed")), None)
+    if unparsable is not None:
+        return f"unparsable: {unparsable}"
+    if not report.index_no:
+        return "no_key: the page states no 索引号 and has no URL to key it by"
+    body = "".join((report.body_text or "").split())
+    text = (report.title or "") + body[:ERROR_PAGE_MAX_CHARS]
+    if len(body) < ERROR_PAGE_MAX_CHARS and any(phrase in text for phrase in page_rules()["error_page_phrases"]):
+        return f"error_page: the page says {next(p for p in page_rules()['error_page_phrases'] if p in text)!r}"
+    if not body and not extraction.attachments:
+        return "empty: no text on the page"
+    return None
+
+
+ERROR_PAGE_MAX_CHARS = 200  # an error page says so in a few words; a report quoting 404 is long
 

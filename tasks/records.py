@@ -20,15 +20,16 @@ class Source:
     region: str
     listing_urls: tuple[str, ...]
     allowed_hosts: tuple[str, ...]
-    article_url_pattern: str | None = None  # regex an article URL must match (search, not match)
+    article_url_pattern: str | None = None  # regex narrowing the listing's dated items (search, not match)
     rate_limit_per_second: float | None = None  # None: settings.DEFAULT_RATE_LIMIT_PER_SECOND; 0: off
     site_name: str | None = None
     body_selectors: tuple[str, ...] = ()  # CSS selectors tried before the generic ones
     title_selectors: tuple[str, ...] = ()
     next_page_pattern: str | None = None  # regex for listing-page URLs, besides 下一页 links
-    max_listing_pages: int | None = None
+    max_listing_pages: int | None = None  # listing pages read per run; None: settings.MAX_LISTING_PAGES
     revalidate_after_hours: float | None = None
     enabled: bool = True
+    gone_recheck_after_days: float | None = None  # None: settings.GONE_RECHECK_AFTER_DAYS
 
 
 # --- fetching --------------------------------------------------------------------------
@@ -107,6 +108,9 @@ class Report:
     body_text: str | None = None
     content_sha256: str | None = None  # hash of the extracted content, not of the raw bytes
     extractor_version: str | None = None
+    # What index_no holds: the page's 索引号 (index_no), or where it states none a key of the
+    # report's own: its CMS document id (document_id) or its canonical URL (url). tasks/extract/keys.py
+    key_kind: str | None = None
 
 
 @dataclass
@@ -142,6 +146,8 @@ class Metric:
     year: int | None = None
     text: str = ""  # the quantity as written: 8350.3万元
     sentence: str = ""  # the sentence it stands in, as on the page
+    kind: str | None = None  # level | amount | cumulative | change | rate | share | part | removal | target | other
+    scope: str | None = None  # 城市 | 农村 | 城乡, where the sentence says so for this figure
 
 
 @dataclass
@@ -158,12 +164,21 @@ class Rank:
 
 
 @dataclass
+class Attachment:
+    """A file the page links as its attachment (附件): the 详见附件 of a short notice."""
+
+    name: str  # the link's text as shown: …通知.pdf, 《…若干措施》
+    url: str | None  # the href as written (resolve against the page's URL)
+
+
+@dataclass
 class Extraction:
     report: Report
     sections: list[Section] = field(default_factory=list)
     metrics: list[Metric] = field(default_factory=list)
     ranks: list[Rank] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -171,6 +186,7 @@ class Extraction:
             "sections": [_jsonable(asdict(s)) for s in self.sections],
             "metrics": [_jsonable(asdict(m)) for m in self.metrics],
             "ranks": [_jsonable(asdict(r)) for r in self.ranks],
+            "attachments": [asdict(a) for a in self.attachments],
             "warnings": list(self.warnings),
         }
 

@@ -52,11 +52,15 @@ ENCODING_MAX_REPLACED_RATIO = 0.01  # fraction of non-ASCII characters (0.01 = 1
 FETCH_WORKERS = int(_env("FETCH_WORKERS", "8"))  # threads running discovery and fetch batches (hosts stay rate-limited)
 
 # --- discovery -------------------------------------------------------------
-MAX_LISTING_PAGES = int(_env("MAX_LISTING_PAGES", "50"))  # per listing URL, per run
+# Listing pages read per source per run (pages left are read first by the next runs).
+MAX_LISTING_PAGES = int(_env("MAX_LISTING_PAGES", "50"))
 # Stop paginating after this many consecutive listing pages that hold no unknown link.
 STOP_AFTER_KNOWN_PAGES = int(_env("STOP_AFTER_KNOWN_PAGES", "1"))
 # A known page is re-checked (conditional GET) once its last check is older than this.
 REVALIDATE_AFTER_HOURS = float(_env("REVALIDATE_AFTER_HOURS", str(24 * 7)))
+# A link that answered 404 or 410 (gone) is not requested again before this many days
+# (a per-source `gone_recheck_after_days` overrides it); other failures are retried next run.
+GONE_RECHECK_AFTER_DAYS = float(_env("GONE_RECHECK_AFTER_DAYS", "30"))
 
 # --- pipeline --------------------------------------------------------------
 BATCH_SIZE = int(_env("BATCH_SIZE", "50"))  # pages per fetch/extract/load task

@@ -14,16 +14,17 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 import duckdb
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from tasks import settings
-from tasks.crawl.archive import ArchivedFetch, RawArchive
-from tasks.crawl.discover import Discovery, FetchItem, plan_fetches, walk_listing
+from tasks.crawl.archive import ArchivedFetch, FrontierLink, RawArchive
+from tasks.crawl.discover import (Discovery, FetchItem, describe_discovery, discovery_warnings, plan_fetches,
+                                  walk_listing)  # fmt: skip
 from tasks.crawl.encoding import decode_html
 from tasks.crawl.fetch import Fetcher
 from tasks.pages import page_record
@@ -45,40 +46,83 @@ class Timed(Generic[T]):
     stages: dict[str, float] = field(default_factory=dict)  # seconds per pipeline stage, when several
 
 
+@dataclass
+class SourcePlan:
+    """What discovery decided for one source: the walk, the downloads, what to tell the operator."""
+
+    discovery: Discovery
+    fetches: list[FetchItem]
+    left_by_earlier_runs: int  # planned links an earlier run found and did not finish
+    gone: list[FrontierLink]  # links gone (404/410), not requested before their re-check
+    warnings: list[str]
+    listing_failures: list[str]  # one sentence per listing page that could not be read
+
+
 @task(cache_policy=NONE, task_run_name="discover-{source.name}")
 def discover_source(source: Source, fetcher: Fetcher, archive: RawArchive, run_id: str,
-                    revalidate_after_hours: float) -> Timed[tuple[Discovery, list[FetchItem]]]:  # fmt: skip
-    """Read the column pages; plan the downloads: unknown links, and known pages due a re-check."""
+                    revalidate_after_hours: float) -> Timed[SourcePlan]:  # fmt: skip
+    """Read the column pages into the frontier (pages earlier runs left first); plan the
+    downloads: the frontier's due links, and known pages due a re-check."""
     started = time.perf_counter()
-    notes: list[str] = []
+    failures: list[str] = []
+    gone_after = gone_recheck_after(source)
 
     def read_listing(url: str) -> str | None:
         result = fetcher.fetch(url)
         if result.outcome is not FetchOutcome.FETCHED or result.body is None:
-            # Logged in the fetch log like any download; with no body it never becomes a
-            # known page or a page to load.
-            archive.record(run_id, source.name, result)
-            notes.append(f"listing page {url}: {result.reason or result.outcome}")
+            # Logged in the fetch log like any download, and failed (or gone) in the frontier:
+            # the next run reads it again.
+            archive.record_listing_failure(run_id, source.name, result, gone_recheck_after=gone_after)
+            failures.append(f"listing page {url}: {result.reason or result.outcome}")
             return None
         return decode_html(result.body, result.content_type).text
 
-    known = archive.known_urls(source.name)
-    discovery = walk_listing(source, read_listing, known)
+    now = datetime.now(UTC)
+    earlier = set(archive.due_links(source.name, now))
+    discovery = walk_listing(source, read_listing, archive.frontier_urls(),
+                             resume=archive.listing_resume(source.name, now),
+                             stop_when_known=archive.walked_before(source.name),
+                             skip=archive.listing_not_due(source.name, now),
+                             on_page=lambda page: archive.record_listing_page(run_id, source.name, page))  # fmt: skip
+    archive.finish_listing_walk(run_id, discovery)
+    due = archive.due_links(source.name, now)
     hours = source.revalidate_after_hours if source.revalidate_after_hours is not None else revalidate_after_hours
-    due = archive.due_for_revalidation(source.name, timedelta(hours=hours))
-    plan = plan_fetches(discovery.urls, known, due)
-    return Timed((discovery, plan), time.perf_counter() - started, notes)
+    revalidate = archive.due_for_revalidation(source.name, timedelta(hours=hours), now)
+    plan = SourcePlan(discovery, plan_fetches(due, revalidate, archive.page_states(due)),
+                      left_by_earlier_runs=len(earlier.intersection(due)), gone=archive.gone_waiting(source.name, now),
+                      warnings=discovery_warnings(discovery, archive.links_known(source.name)),
+                      listing_failures=failures)  # fmt: skip
+    get_run_logger().info("%s: %s", source.name, describe_plan(plan))
+    for warning in plan.warnings:
+        get_run_logger().warning("%s: %s", source.name, warning)
+    return Timed(plan, time.perf_counter() - started)
+
+
+def describe_plan(plan: SourcePlan) -> str:
+    """The discovery line of the summary: the walk, then what the frontier adds to it."""
+    line = describe_discovery(plan.discovery)
+    if plan.left_by_earlier_runs:
+        line += f"; {plan.left_by_earlier_runs} link(s) left by earlier runs fetched first"
+    return line
+
+
+def gone_recheck_after(source: Source) -> timedelta:
+    """How long a gone (404/410) link of `source` waits before it is requested again."""
+    days = source.gone_recheck_after_days
+    return timedelta(days=days if days is not None else settings.GONE_RECHECK_AFTER_DAYS)
 
 
 @task(cache_policy=NONE, task_run_name="fetch-{source.name}-{batch_no}")
 def fetch_batch(source: Source, fetcher: Fetcher, archive: RawArchive, run_id: str,
                 items: list[FetchItem], batch_no: int = 0) -> Timed[list[FetchResult]]:  # fmt: skip
-    """Download a batch of pages into the raw archive; return their outcomes without bodies."""
+    """Download a batch of pages into the raw archive (and the frontier); return their
+    outcomes without bodies."""
     started = time.perf_counter()
     results: list[FetchResult] = []
+    gone_after = gone_recheck_after(source)
     for item in items:
         result = fetcher.fetch(item.url, etag=item.etag, last_modified=item.last_modified)
-        archive.record(run_id, source.name, result)
+        archive.record(run_id, source.name, result, gone_recheck_after=gone_after)
         result.body = None  # it is in the archive now; do not hold the corpus in memory
         results.append(result)
     return Timed(results, time.perf_counter() - started)

@@ -254,6 +254,32 @@ def redirect_to(location: str, status: int = 302) -> Handler:
     return handler
 
 
+def stub(head: str = "", body: str = "页面跳转中……") -> Handler:
+    """A redirect stub: a tiny page whose markup sends a browser elsewhere ({port} is filled in)."""
+
+    def handler(req: FaultRequestHandler, hit: int) -> None:
+        port = req.server.server_address[1]
+        markup = f"<html><head><meta charset=\"utf-8\">{head}</head><body>{body}</body></html>"
+        req.send(200, markup.replace("{port}", str(port)).encode())
+
+    return handler
+
+
+def not_modified_unasked(req: FaultRequestHandler, hit: int) -> None:
+    """304 whatever the request carried: a broken cache in front of the site."""
+    req.send(304, b"", None, headers={"ETag": ETAG})
+
+
+def longer_than_declared(req: FaultRequestHandler, hit: int) -> None:
+    """Content-Length says 120 bytes; the page is longer. A client reads 120 and stops."""
+    req.send_response(200)
+    req.send_header("Content-Type", "text/html; charset=utf-8")
+    req.send_header("Content-Length", "120")
+    req.end_headers()
+    req.wfile.write(PAGE_HTML)
+    req.close_connection = True
+
+
 def redirect_chain(req: FaultRequestHandler, hit: int) -> None:
     """/redirect-chain?n=3 → ?n=2 → ?n=1 → /page."""
     left = int(req.query().get("n", "0"))
@@ -316,6 +342,19 @@ def default_routes() -> dict[str, Handler]:
         "/report.pdf": pdf,
         "/pdf-as-html": pdf_as_html,
         "/conditional": conditional,
+        "/stub-meta": stub('<meta http-equiv="refresh" content="0; url=/page">'),
+        "/stub-meta-late": stub('<meta content="3;URL=\'page\'" http-equiv="Refresh">'),
+        "/stub-href": stub(body='<script type="text/javascript">window.location.href = "/page";</script>'),
+        "/stub-assign": stub(body="<script>location = '/page'</script>"),
+        "/stub-replace": stub(body='<script>\n  location.replace("/page");\n</script>'),
+        "/stub-to-stub": stub('<meta http-equiv="refresh" content="0;url=/stub-href">'),
+        "/stub-offsite": stub('<meta http-equiv="refresh" content="0;url=http://localhost:{port}/page">'),
+        "/stub-loop": stub('<meta http-equiv="refresh" content="0;url=/stub-loop">'),
+        "/refresh-without-url": stub('<meta http-equiv="refresh" content="300">', body="<p>索引号：001-2024-0001</p>"),
+        "/report-with-location-script": stub(
+            body="<p>" + "全县民政工作稳步推进。" * 40 + "</p><script>function home(){location.href='/';}</script>"),
+        "/not-modified-unasked": not_modified_unasked,
+        "/longer-than-declared": longer_than_declared,
     }
 
 

@@ -36,7 +36,7 @@ def sections_for(index_no: str | None,
 def metrics_for(index_no: str | None, beds: float = 120) -> list[Metric]:
     return [
         Metric(index_no, "1.1", 0, beds, "张", beds, "bed", subject="新增养老床位",
-               indicator="elderly_beds_new", text=f"{beds:g}张", sentence="全年新增养老床位120张"),
+               indicator="eldercare_beds_new", text=f"{beds:g}张", sentence="全年新增养老床位120张"),
         Metric(index_no, "1.1", 1, 60, "%", 60, "percent", subject="护理型床位占比",
                text="60%", sentence="护理型床位占比60%"),
         Metric(index_no, "1.2", 2, 900, "元/人/月", 900, "yuan/person/month", role="previous",

@@ -17,7 +17,7 @@ from tasks.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
-BENCH_KEYS = ("n", "extract_vs_trafilatura", "orchestration_share", "noop_fraction",
+BENCH_KEYS = ("n", "extract_vs_trafilatura", "real_vs_trafilatura", "orchestration_share", "noop_fraction",
               "reprocess_pages_per_s", "peak_rss_mb")  # fmt: skip
 
 

@@ -53,27 +53,45 @@ def test_one_paragraph_split_by_br_gives_paragraphs_and_headings():
 
 
 # --- cover, title and signature ------------------------------------------------------------
-@pytest.mark.parametrize("date", ["2024年1月5日", "2024-01-05", "二〇二四年一月五日", "2024年1月"])
-def test_cover_block_and_signature_are_removed(date):
+@pytest.mark.parametrize("date, signed", [("2024年1月5日", "2024-01-05"), ("2024-01-05", "2024-01-05"),
+                                          ("二〇二四年一月五日", "2024-01-05"), ("2024年1月", None)])
+def test_cover_block_goes_and_the_signature_stays_and_is_read(date, signed):
     body = paragraphs("某县民政局", date, TITLE, OPENING, MIDDLE, CLOSING, "某县民政局", date)
-    assert body_of(article(f"<div id='zoom'>{body}</div>")).split("\n") == [OPENING, MIDDLE, CLOSING]
+    report = extract(article(f"<div id='zoom'>{body}</div>")).report
+    assert report.body_text.split("\n") == [OPENING, MIDDLE, CLOSING, "某县民政局", date]
+    assert report.publisher == "某县民政局"  # no 发布机构 label: the signature names the issuer
+    assert str(report.written_date) == str(signed)
 
 
-def test_party_group_signature_with_disclosure_note_is_removed():
+def test_party_group_signature_and_disclosure_note_stay_in_the_body():
     body = paragraphs(OPENING, CLOSING, "中共某县民政局党组", "2024年1月5日", "（此件公开发布）")
-    assert body_of(article(f"<div id='zoom'>{body}</div>")).split("\n") == [OPENING, CLOSING]
+    report = extract(article(f"<div id='zoom'>{body}</div>")).report
+    assert report.body_text.split("\n") == [OPENING, CLOSING, "中共某县民政局党组", "2024年1月5日", "（此件公开发布）"]
+    assert (report.publisher, str(report.written_date)) == ("中共某县民政局党组", "2024-01-05")
 
 
-def test_signature_on_one_line_is_removed():
+def test_signature_on_one_line_is_read():
     body = paragraphs(OPENING, CLOSING, "某县民政局　　2024年1月5日")
-    assert body_of(article(f"<div id='zoom'>{body}</div>")).split("\n") == [OPENING, CLOSING]
+    report = extract(article(f"<div id='zoom'>{body}</div>")).report
+    assert report.body_text.split("\n") == [OPENING, CLOSING, "某县民政局 2024年1月5日"]  # spaces normalised
+    assert (report.publisher, str(report.written_date)) == ("某县民政局", "2024-01-05")
 
 
-def test_cover_letter_before_the_title_is_removed():
-    letter = paragraphs("关于报送2023年工作总结的报告", "县人民政府：", "根据县政府办通知要求，现将我局2023年工作总结报送如下，请审阅。",
+def test_bodies_signing_jointly_give_the_first_signer_and_a_label_beats_the_signature():
+    signed = paragraphs(OPENING, "某县民政局 某县财政局", "某县人力资源和社会保障局", "2024年1月5日")
+    report = extract(article(f"<div id='zoom'>{signed}</div>")).report
+    assert report.publisher == "某县民政局"
+    labelled = extract(article(f"<p>发布机构：县政府办公室</p><div id='zoom'>{signed}</div>")).report
+    assert labelled.publisher == "县政府办公室" and str(labelled.written_date) == "2024-01-05"
+
+
+def test_a_letter_before_the_document_it_issues_stays_and_signs_it():
+    letter = paragraphs("县人民政府：", "根据县政府办通知要求，现将我局2023年工作总结报送如下，请审阅。",
                         "某县民政局", "2024年1月5日")  # fmt: skip
-    body = body_of(article(f"<div id='zoom'>{letter}{paragraphs(TITLE, OPENING, MIDDLE)}</div>"))
-    assert body.split("\n") == [OPENING, MIDDLE]
+    report = extract(article(f"<div id='zoom'>{letter}{paragraphs(TITLE, OPENING, MIDDLE)}</div>")).report
+    assert report.body_text.split("\n") == ["县人民政府：", "根据县政府办通知要求，现将我局2023年工作总结报送如下，请审阅。",
+                                            "某县民政局", "2024年1月5日", TITLE, OPENING, MIDDLE]  # fmt: skip
+    assert (report.publisher, str(report.written_date)) == ("某县民政局", "2024-01-05")
 
 
 def test_a_short_notice_keeps_its_text_before_the_signature_and_attachment():
@@ -205,4 +223,5 @@ def test_odd_spaces_inside_a_paragraph_collapse_to_one():
 
 
 def test_clean_lines_keeps_body_order():
-    assert clean_lines(["当前位置：首页", OPENING, "【打印】", CLOSING, "某县民政局", "2024年1月5日"]) == [OPENING, CLOSING]
+    assert clean_lines(["当前位置：首页", OPENING, "【打印】", CLOSING, "某县民政局", "2024年1月5日"]) == [
+        OPENING, CLOSING, "某县民政局", "2024年1月5日"]

@@ -39,8 +39,8 @@ def test_vocabulary_has_enough_unique_codes_with_valid_patterns_and_units():
     ("特困人员基本生活标准提高至每人每月1460元。", "tekun_standard"),
     ("特困供养标准提高到1460元/人/月。", "tekun_standard"),
     ("孤儿基本生活费标准提高至每人每月2100元。", "orphan_allowance_standard"),
-    ("全县新增养老床位260张。", "eldercare_beds"),
-    ("新增护理型床位120张。", "nursing_beds"),
+    ("全县新增养老床位260张。", "eldercare_beds_new"),  # a change: never the stock of beds
+    ("新增护理型床位120张。", "nursing_beds_new"),
     ("全县持证养老护理员达到420人。", "certified_caregivers"),
     ("全年办理结婚登记1520对。", "marriage_registrations"),
     ("办理离婚登记430对。", "divorce_registrations"),

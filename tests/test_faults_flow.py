@@ -32,6 +32,7 @@ import flows.nightly
 import flows.reprocess
 import flows.runner
 import tasks.extract.document
+from tasks.extract.keys import canonical_url
 import tasks.steps
 from tasks.crawl.encoding import decode_html
 from tasks.crawl.fetch import Fetcher
@@ -126,12 +127,13 @@ class Harness:
     def write_sources(self, *entries: dict) -> None:
         self.sources_file.write_text(yaml.safe_dump({"sources": list(entries)}, allow_unicode=True), encoding="utf-8")
 
-    def run(self, **parameters) -> RunSummary:
-        """The nightly flow in this process (fast fetch limits); returns its RunSummary."""
+    def run(self, expect: str = "completed", **parameters) -> RunSummary:
+        """The nightly flow in this process (fast fetch limits); returns its RunSummary, whose
+        status must be `expect` (completed, or partial: both end Completed in Prefect)."""
         rows = flows.nightly.nightly(sources_file=str(self.sources_file), warehouse_path=str(self.warehouse),
                                      **parameters)  # fmt: skip
         summary = self._summaries[-1]
-        assert rows == summary.rows() and summary.status == "completed", format_summary(summary)
+        assert rows == summary.rows() and summary.status == expect, format_summary(summary)
         return summary
 
     def cli_args(self, *extra: str) -> list[str]:
@@ -320,7 +322,7 @@ def test_pdf_report_link_is_skipped_never_parsed_nor_rejected(h, server, monkeyp
 
 
 # --- 3. a page with no 索引号 --------------------------------------------------------------
-def test_page_without_index_no_is_quarantined_once_across_runs(h, server):
+def test_page_without_index_no_is_loaded_under_a_key_of_its_own_and_never_twice(h, server):
     site = good_site(server, "/a", 2)
     nameless = site.article("nameless.html", report_page(None), validators=False)  # refetched in full each time
     h.write_sources(site.source("a"))
@@ -328,15 +330,29 @@ def test_page_without_index_no_is_quarantined_once_across_runs(h, server):
     first = h.run()
     second = h.run(revalidate_after_hours=0)
 
-    assert (first.sources["a"].new, first.sources["a"].rejected) == (2, 1)
-    assert [e for e in first.sources["a"].errors if "missing_index_no" in e and server.url(nameless) in e]
+    assert (first.sources["a"].new, first.sources["a"].rejected) == (3, 0)  # a report, not a reject
     assert server.hits(nameless) == 2 and second.sources["a"].fetched == 1  # the page really came again
-    assert second.sources["a"].not_modified == 2 and second.sources["a"].new == 0
-    rejects = h.query("select url, reason, detail, run_id from rejects")
-    assert len(rejects) == 1, rejects
-    assert rejects[0][:2] == (server.url(nameless), "missing_index_no") and "索引号" in rejects[0][2]
-    assert rejects[0][3] == first.run_id
-    assert h.scalar("select count(*) from report_urls where url = ?", [server.url(nameless)]) == 0
+    assert (second.sources["a"].new, second.sources["a"].changed, second.sources["a"].unchanged) == (0, 0, 1)
+    key = h.query("select index_no, key_kind from reports where key_kind <> 'index_no'")
+    assert key == [(canonical_url(server.url(nameless)), "url")]  # no CMS document id in the URL: the URL itself
+    assert h.query("select count(*) from rejects") == [(0,)]
+    assert_whole(h, {index_no("/a", 1): {site.url("0001.html")}, index_no("/a", 2): {site.url("0002.html")},
+                     key[0][0]: {server.url(nameless)}})  # fmt: skip
+
+
+def test_an_empty_page_is_quarantined_once_across_runs(h, server):
+    site = good_site(server, "/a", 2)
+    empty = site.article("empty.html", b"<html><head><title>x</title></head><body><div id='zoom'></div></body></html>",
+                         validators=False)  # fmt: skip
+    h.write_sources(site.source("a"))
+
+    first = h.run()
+    h.run(revalidate_after_hours=0)
+
+    assert (first.sources["a"].new, first.sources["a"].rejected) == (2, 1)
+    assert [e for e in first.sources["a"].errors if "empty" in e and server.url(empty) in e]
+    rejects = h.query("select url, reason, run_id from rejects")
+    assert rejects == [(server.url(empty), "empty", first.run_id)]
     assert_whole(h, {index_no("/a", n): {site.url(f"{n:04d}.html")} for n in (1, 2)})
 
 
@@ -410,7 +426,7 @@ def test_dead_sources_fail_alone_and_the_healthy_one_loads(h, server):
                "rate_limit_per_second": 0}  # fmt: skip
     h.write_sources(healthy.source("healthy"), down.source("down"), refused)
 
-    summary = h.run()
+    summary = h.run(expect="partial")  # issue 17.5: some sources failed
 
     assert summary.sources["healthy"].new == 3 and summary.sources["healthy"].failed == 0
     assert server.hits(down.listing_path) == 1 + FAST["retry_times"]
@@ -423,7 +439,7 @@ def test_dead_sources_fail_alone_and_the_healthy_one_loads(h, server):
         assert row["failed"] == 1 and listing in row["error"], row
         logged = h.query("select outcome, reason from fetch_log where url = ?", [listing])
         assert len(logged) == 1 and logged[0][0] in ("http_error", "network_error") and logged[0][1], logged
-    assert h.query("select status, failed, new from runs") == [("completed", 2, 3)]
+    assert h.query("select status, failed, new from runs") == [("partial", 2, 3)]
     assert_whole(h, {index_no("/a", n): {healthy.url(f"{n:04d}.html")} for n in (1, 2, 3)})
 
 
@@ -455,7 +471,7 @@ def test_bad_pages_among_good_ones_never_fail_the_run(h, server, monkeypatch):
     counts = summary.sources["a"]
     assert (counts.discovered, counts.fetched, counts.failed, counts.new, counts.rejected) == (7, 6, 1, 4, 2)
     reasons = dict(h.query("select url, reason from rejects"))
-    assert reasons == {site.url("garbage.html"): "missing_index_no", site.url("crashes.html"): "extract_error"}
+    assert reasons == {site.url("garbage.html"): "not_html", site.url("crashes.html"): "extract_error"}
     assert "RecursionError" in h.scalar("select detail from rejects where reason = 'extract_error'")
     assert h.query("select outcome from fetch_log where url = ?", [site.url("truncated.html")]) == [("network_error",)]
     assert h.scalar("select count(*) from sections where index_no = '001002/2023-00777'") > 0
@@ -621,3 +637,422 @@ def test_a_switched_off_source_keeps_its_region_when_run_by_name_and_when_reproc
     flows.reprocess.reprocess(sources_file=str(h.sources_file), warehouse_path=str(h.warehouse))
     assert h.query("select distinct source, region, extractor_version from reports") == [("a", "a县", "99.0.0")]
     assert_whole(h, {index_no("/a", n): {site.url(f"{n:04d}.html")} for n in (1, 2)})
+
+
+# --- the crawl frontier: nothing discovered is lost between runs (issue 17.1, 16.4-5) -----
+import threading  # noqa: E402  (this section was appended; its imports and helpers live with it)
+from datetime import timedelta  # noqa: E402
+
+import tasks.summary  # noqa: E402
+from tests.faultserver import FaultRequestHandler  # noqa: E402
+
+
+class PagedSite(FakeSite):
+    """A FakeSite whose column runs over listing pages of `per_page` reports each:
+    list/index.html, list/index_2.html …, each linking the next with 下一页 (a static export).
+    `listing_faults[n]` serves page n with another handler (a 503 …)."""
+
+    def __init__(self, server: FaultServer, prefix: str, per_page: int, max_pages: int = 30) -> None:
+        super().__init__(server, prefix)
+        self.per_page = per_page
+        self.listing_faults: dict[int, object] = {}
+        for number in range(1, max_pages + 1):
+            server.routes[self.page_path(number)] = partial(self._page, number)
+
+    def page_path(self, number: int) -> str:
+        return self.listing_path if number == 1 else f"{self.prefix}/list/index_{number}.html"
+
+    def page_hits(self) -> dict[int, int]:
+        pages = range(1, len(self.paths) // self.per_page + 2)
+        return {n: self.server.hits(self.page_path(n)) for n in pages if self.server.hits(self.page_path(n))}
+
+    def _page(self, number: int, req: FaultRequestHandler, hit: int) -> None:
+        if number in self.listing_faults:
+            return self.listing_faults[number](req, hit)  # type: ignore[operator]
+        chunk = self.paths[(number - 1) * self.per_page:number * self.per_page]
+        if not chunk:
+            return not_found(req, hit)
+        rows = "".join(f'<li><a href="{path}">{path.rsplit("/", 1)[1]} 县民政局工作总结</a><span>2024-02-{n % 28 + 1:02d}</span></li>'
+                       for n, path in enumerate(chunk))  # fmt: skip
+        first = '<a href="index.html">首页</a>' if number > 1 else ""
+        more = f'<a href="index_{number + 1}.html">下一页</a>' if len(self.paths) > number * self.per_page else ""
+        req.send(200, f'<html><head><meta charset="utf-8"></head><body><ul class="list">{rows}</ul>'
+                      f'<div class="pager">{first}{more}</div></body></html>'.encode())  # fmt: skip
+
+
+def paged_site(server: FaultServer, prefix: str, count: int, per_page: int) -> PagedSite:
+    site = PagedSite(server, prefix, per_page)
+    for n in range(1, count + 1):
+        site.article(f"{n:04d}.html", report_page(index_no(prefix, n)))
+    return site
+
+
+def minimal_source(site: FakeSite, name: str, **extra: object) -> dict:
+    """The entry a new user writes: name, region, listing_urls (plus loopback pacing): no
+    article_url_pattern, no next_page_pattern."""
+    return {k: v for k, v in site.source(name, **extra).items() if k != "article_url_pattern"}
+
+
+def every_report(site: FakeSite, prefix: str, count: int) -> dict[str, set[str]]:
+    return {index_no(prefix, n): {site.url(f"{n:04d}.html")} for n in range(1, count + 1)}
+
+
+def test_a_column_whose_links_have_few_digits_is_discovered_fully_from_a_minimal_entry(h, server):
+    site = PagedSite(server, "/d", per_page=5)
+    for n in range(1, 13):  # /d/art/1.html … /d/art/12.html: no 4-digit run anywhere in the path
+        site.article(f"{n}.html", report_page(index_no("/d", n)))
+    h.write_sources(minimal_source(site, "d"))
+
+    summary = h.run()
+
+    counts = summary.sources["d"]
+    assert (counts.discovered, counts.fetched, counts.new, counts.failed) == (12, 12, 12, 0), format_summary(summary)
+    assert counts.warnings == [] and "3 listing page(s) read" in counts.discovery
+    assert "read to the end of the pagination" in format_summary(summary)
+    assert_whole(h, {index_no("/d", n): {site.url(f"{n}.html")} for n in range(1, 13)})
+    again = h.run()  # nothing new: the first listing page is enough to know it
+    assert (again.sources["d"].fetched, again.sources["d"].new) == (0, 0)
+    assert site.page_hits() == {1: 2, 2: 1, 3: 1}
+
+
+def test_ctrl_c_in_the_middle_of_a_fetch_then_a_rerun_brings_every_report_back(h, server):
+    site = paged_site(server, "/a", 9, per_page=3)  # three listing pages
+    held, release = threading.Event(), threading.Event()
+    serve_report = server.routes[site.path("0008.html")]
+
+    def hold_first_request(req: FaultRequestHandler, hit: int) -> None:  # the fetch the operator interrupts
+        if hit == 1:
+            held.set()
+            release.wait(30)
+            return req.reset_connection()
+        serve_report(req, hit)
+
+    server.routes[site.path("0008.html")] = hold_first_request
+    h.write_sources(minimal_source(site, "a"))
+    with (h.tmp_path / "interrupted.log").open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "flows.nightly", *h.cli_args("--batch-size", "100")],
+                                cwd=PROJECT_ROOT, env=h.env(), stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+    h._held.append(proc)
+    try:
+        assert held.wait(60), "the run never reached the held fetch"
+        os.kill(proc.pid, signal.SIGINT)  # Ctrl-C while page 8 of 9 is downloading
+        proc.wait(timeout=60)
+    finally:
+        release.set()
+    assert proc.returncode != 0
+    assert server.hits(site.path("0009.html")) == 0  # discovered, never fetched: only the frontier remembers it
+    assert h.scalar("select count(*) from reports") < 9 if h.warehouse.exists() else True
+
+    summary = h.run()
+
+    counts = summary.sources["a"]
+    assert (counts.new, counts.failed) == (9, 0), format_summary(summary)
+    assert "left by earlier runs fetched first" in counts.discovery
+    assert server.hits(site.path("0009.html")) == 1
+    assert_whole(h, every_report(site, "/a", 9))
+    again = h.run()
+    assert (again.sources["a"].fetched, again.sources["a"].new) == (0, 0)
+
+
+def test_a_listing_page_that_fails_once_is_read_again_next_run_and_its_reports_arrive(h, server):
+    site = paged_site(server, "/a", 10, per_page=2)
+    site.listing_faults[3] = lambda req, hit: unavailable(req, hit) if hit <= 1 + FAST["retry_times"] else (
+        site.listing_faults.pop(3), site._page(3, req, hit))  # fmt: skip
+    h.write_sources(minimal_source(site, "a"))
+
+    first = h.run()
+
+    counts = first.sources["a"]
+    assert (counts.new, counts.failed) == (4, 1), format_summary(first)
+    assert [e for e in counts.errors if site.page_path(3) in e and "503" in e], counts.errors
+    assert "the next run reads them again" in counts.discovery
+
+    second = h.run()
+
+    counts = second.sources["a"]
+    assert (counts.new, counts.failed, counts.warnings) == (6, 0, []), format_summary(second)
+    assert "left by an earlier run" in counts.discovery
+    assert_whole(h, every_report(site, "/a", 10))
+    third = h.run()
+    assert third.sources["a"].fetched == 0 and site.page_hits()[1] == 3  # steady state: page 1 read, nothing else new
+
+
+def test_a_column_longer_than_max_listing_pages_is_discovered_over_successive_runs(h, server):
+    site = paged_site(server, "/a", 14, per_page=2)  # 7 listing pages
+    h.write_sources(minimal_source(site, "a", max_listing_pages=3))
+    loaded: list[int] = []
+    for run in range(3):
+        summary = h.run()
+        counts = summary.sources["a"]
+        loaded.append(h.scalar("select count(*) from reports"))
+        if run < 2:
+            assert [w for w in counts.warnings if "max_listing_pages 3" in w and "the next run continues at" in w], \
+                format_summary(summary)
+            assert "max_listing_pages 3" in format_summary(summary)
+        else:
+            assert counts.warnings == [], format_summary(summary)
+    assert loaded == [6, 10, 14]
+    assert max(site.page_hits().values()) == 3 and site.page_hits()[7] == 1  # page 1 each run; the tail once
+    assert_whole(h, every_report(site, "/a", 14))
+
+
+def test_a_404_page_is_not_requested_again_before_its_back_off_and_is_told_from_failures(h, server):
+    site = good_site(server, "/a", 3)
+    gone = site.route("gone.html", not_found)
+    h.write_sources(site.source("a", gone_recheck_after_days=10))
+
+    first = h.run()
+
+    counts = first.sources["a"]
+    assert (counts.failed, counts.gone) == (1, 0)
+    assert [e for e in counts.errors if server.url(gone) in e and "404" in e and "re-checked after 10 days" in e]
+    site.route("0002.html", not_found)  # a loaded page deleted from the site
+
+    second = h.run(revalidate_after_hours=0)
+
+    counts = second.sources["a"]
+    assert server.hits(gone) == 1  # not asked again
+    assert (counts.failed, counts.gone, counts.not_modified) == (1, 1, 2), format_summary(second)
+    third = h.run(revalidate_after_hours=0)
+
+    counts = third.sources["a"]
+    assert server.hits(gone) == 1 and server.hits(site.path("0002.html")) == 2
+    assert (counts.failed, counts.gone) == (0, 2), format_summary(third)
+    text = format_summary(third)
+    assert "gone, not requested before their re-check (2)" in text and server.url(gone) in text
+    assert "problems" not in text
+    assert run_source(h, "a")["failed"] == 0
+    (due,) = {link.split("re-checked from ")[1] for link in counts.gone_links if server.url(gone) in link}
+    assert due == f"{first.started_at + timedelta(days=10):%Y-%m-%d}"
+
+
+def test_a_listing_with_no_article_link_or_fewer_links_than_it_declares_is_a_warning(h, server):
+    server.routes["/e/list/index.html"] = lambda req, hit: req.send(
+        200, '<html><body><div class="nav"><a href="/e/a.html">首页</a><a href="/e/b.html">政务公开</a></div>'
+             '<div id="list"></div><script src="/e/list.js"></script></body></html>'.encode())  # fmt: skip
+    empty = {"name": "empty", "region": "空县", "listing_urls": [server.url("/e/list/index.html")],
+             "allowed_hosts": ["127.0.0.1"], "rate_limit_per_second": 0}  # fmt: skip
+    short = good_site(server, "/s", 3)
+
+    def declared(req: FaultRequestHandler, hit: int) -> None:
+        body = ('<html><body><ul class="list">' + "".join(
+            f'<li><a href="{p}">报告{i}</a><span>2024-01-0{i + 1}</span></li>' for i, p in enumerate(short.paths))
+            + "</ul><p>共 5 条</p></body></html>")  # … of five declared
+        req.send(200, body.encode())
+
+    server.routes[short.listing_path] = declared
+    h.write_sources(empty, minimal_source(short, "short"))
+
+    summary = h.run()
+
+    text, markdown = format_summary(summary), tasks.summary.summary_markdown(summary)
+    assert summary.sources["empty"].warnings == [
+        f"listing page {server.url('/e/list/index.html')} yields no article link "
+        "(set article_url_pattern if its links are not dated list items)"]
+    assert summary.sources["short"].warnings == ["the listing declares 5 records; 3 article links found"]
+    assert summary.sources["short"].new == 3
+    for shown in (text, markdown):
+        assert "yields no article link" in shown and "declares 5 records; 3 article links found" in shown
+
+
+def test_every_reject_is_listed_by_url_and_reason_not_the_first_twenty(h, server):
+    site = good_site(server, "/a", 2)
+    for n in range(25):
+        site.article(f"bare-{n:02d}.html", b"<html><head><meta charset='utf-8'></head><body></body></html>")
+    h.write_sources(site.source("a"))
+
+    summary = h.run()
+
+    text = format_summary(summary)
+    assert summary.sources["a"].rejected == 25
+    for n in range(25):
+        assert f"a: {site.url(f'bare-{n:02d}.html')}: rejected:" in text
+    assert text.index("TOTAL") < text.index("problems")  # the counts stay on top
+
+
+# --- nothing loaded empty or truncated; damage named and healed; honest run states (issue 17.3-6)
+import random  # noqa: E402
+import shutil  # noqa: E402
+
+from prefect.exceptions import FailedRun  # noqa: E402
+
+from tests.faultserver import (CAP_FOR_TESTS, longer_than_declared, not_modified_unasked, oversized,  # noqa: E402
+                               stub)  # fmt: skip
+
+
+def test_redirect_stubs_are_followed_to_their_article_and_a_stub_off_site_is_a_failure(h, server):
+    site = good_site(server, "/a", 1)
+    for n in (2, 3):
+        server.routes[f"/a/real/{n}.html"] = partial(lambda body, req, hit: req.send(200, body),
+                                                     report_page(index_no("/a", n)))  # fmt: skip
+    site.route("moved-2.html", stub('<meta http-equiv="refresh" content="0;url=/a/real/2.html">'))
+    site.route("moved-3.html", stub(body="<script>window.location.href='/a/real/3.html';</script>"))
+    site.route("moved-away.html", stub('<meta http-equiv="refresh" content="0;url=http://localhost:{port}/a/real/2.html">'))
+    h.write_sources(site.source("a"))
+
+    summary = h.run()
+
+    counts = summary.sources["a"]
+    assert (counts.fetched, counts.new, counts.rejected, counts.failed) == (3, 3, 0, 1), format_summary(summary)
+    assert [e for e in counts.errors if site.url("moved-away.html") in e and "allowed_hosts" in e]
+    logged = dict(h.query("select url, final_url from fetch_log where outcome = 'fetched'"))
+    assert logged[site.url("moved-2.html")] == server.url("/a/real/2.html")  # the article's URL is the fetch's
+    assert logged[site.url("moved-3.html")] == server.url("/a/real/3.html")
+    assert h.scalar("select count(*) from rejects") == 0  # no stub "states no 索引号"
+    assert h.query("select outcome from fetch_log where url = ?", [site.url("moved-away.html")]) == [("redirect_blocked",)]
+    assert sorted(h.query("select index_no, url from report_urls")) == [
+        (index_no("/a", 1), site.url("0001.html")), (index_no("/a", 2), server.url("/a/real/2.html")),
+        (index_no("/a", 3), server.url("/a/real/3.html"))]  # the article's URL, not the stub's
+    assert [f for f in h.archived() if f["outcome"] == "fetched" and not f["loaded_run_id"]] == []
+
+
+def test_a_304_nobody_asked_for_is_a_failure_every_run_never_not_modified(h, server):
+    site = good_site(server, "/a", 2)
+    site.route("cached.html", not_modified_unasked)
+    h.write_sources(site.source("a"))
+
+    first, second = h.run(), h.run()
+
+    for summary in (first, second):
+        counts = summary.sources["a"]
+        assert (counts.failed, counts.not_modified) == (1, 0), format_summary(summary)
+        assert [e for e in counts.errors if site.url("cached.html") in e and "no validators" in e]
+    assert server.hits(site.path("cached.html")) == 2  # asked again: a failure is retried
+    assert h.query("select outcome, status from fetch_log where url = ?", [site.url("cached.html")]) == [
+        ("http_error", 304), ("http_error", 304)]
+    assert_whole(h, every_report(site, "/a", 2))
+
+
+def test_a_page_longer_than_its_content_length_is_never_loaded_cut(h, server):
+    site = good_site(server, "/a", 2)
+    site.route("cut.html", longer_than_declared)
+    h.write_sources(site.source("a"))
+
+    summary = h.run()
+
+    counts = summary.sources["a"]
+    assert (counts.fetched, counts.new, counts.failed, counts.rejected) == (2, 2, 1, 0), format_summary(summary)
+    ((outcome, reason),) = h.query("select outcome, reason from fetch_log where url = ?", [site.url("cut.html")])
+    assert outcome == "network_error" and "truncated" in reason and "Content-Length said 120" in reason
+    assert_whole(h, every_report(site, "/a", 2))
+
+
+def test_a_size_cap_that_bites_is_a_warning_naming_the_page(h, server, monkeypatch):
+    monkeypatch.setattr("flows.stages.Fetcher", partial(Fetcher, **FAST, max_bytes=CAP_FOR_TESTS))
+    site = good_site(server, "/a", 1)
+    site.route("huge.html", oversized)
+    h.write_sources(site.source("a"))
+
+    summary = h.run()
+
+    (warning,) = summary.sources["a"].warnings
+    assert warning.startswith("size cap: 1 page(s)") and site.url("huge.html") in warning
+    assert "size cap" in format_summary(summary) and "size cap" in flows.runner.report_markdown(summary)
+
+
+def test_a_new_warehouse_beside_an_archive_that_says_loaded_gets_every_page_again(h, server):
+    site = good_site(server, "/a", 4)
+    h.write_sources(site.source("a"))
+    first = h.run()
+    assert "new warehouse" in first.message and "new raw archive" in first.message
+    for path in h.warehouse.parent.glob("warehouse*"):  # the warehouse is lost (or moved: a typo in the path)
+        path.unlink()
+
+    summary = h.run()
+
+    counts = summary.sources["a"]
+    assert (counts.fetched, counts.new) == (0, 4), format_summary(summary)  # from the archive, not the network
+    assert "the warehouse has no record of the 1 run(s) that loaded 4 archived fetch(es)" in summary.message
+    assert "new warehouse" in summary.message and "new raw archive" not in summary.message
+    assert set(site.article_hits().values()) == {1}
+    assert_whole(h, every_report(site, "/a", 4))  # the first run's fetch log too
+    assert h.run().message is None  # and the next run has nothing to say
+
+
+def test_a_replaced_archive_cannot_reuse_fetch_ids_the_warehouse_holds(h, server):
+    site = good_site(server, "/a", 3)
+    h.write_sources(site.source("a"))
+    h.run()
+    old_ids = {f["fetch_id"] for f in h.archived()}
+    for path in h.archive.parent.glob("archive.sqlite*"):  # as `python -m tasks.crawl.archive set-aside` does
+        path.rename(path.with_name(path.name.replace("archive.sqlite", "archive.sqlite.damaged-1")))
+
+    summary = h.run()
+
+    assert (summary.sources["a"].fetched, summary.sources["a"].unchanged) == (3, 3)
+    new_ids = {f["fetch_id"] for f in h.archived()}
+    assert new_ids and not new_ids & old_ids and min(new_ids) > max(old_ids)
+    logged = dict(h.query("select fetch_id, count(*) from fetch_log group by fetch_id"))
+    assert set(logged) == old_ids | new_ids and set(logged.values()) == {1}  # every fetch of both archives, once
+
+
+def test_the_snapshot_records_the_latest_run_even_when_no_data_changed(h, server):
+    site = good_site(server, "/a", 2)
+    h.write_sources(site.source("a"))
+    runs = [h.run().run_id, h.run().run_id]  # the second writes no data
+    snapshot = h.warehouse.with_name("warehouse.snapshot.duckdb")
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        assert sorted(r for (r,) in con.execute("select run_id from runs").fetchall()) == sorted(runs)
+
+
+def test_nothing_discoverable_fails_the_run_with_its_reason(h, server):
+    server.routes["/e/list/index.html"] = lambda req, hit: req.send(200, b"<html><body><p>empty</p></body></html>")
+    h.write_sources({"name": "e", "region": "县", "listing_urls": [server.url("/e/list/index.html")],
+                     "allowed_hosts": ["127.0.0.1"], "rate_limit_per_second": 0})  # fmt: skip
+
+    with pytest.raises(FailedRun, match="nothing could be discovered"):
+        h.run()
+
+    summary = h._summaries[-1]
+    assert summary.status == "failed" and "yields no article link" in flows.runner.report_markdown(summary)
+    assert h.query("select status from runs") == [("failed",)]
+
+
+def random_report(n: int, size: int) -> bytes:
+    """A report whose body is `size` characters of text that does not compress."""
+    rng = random.Random(n)
+    text = "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(size))
+    return report_html(index_no("/big", n), f"县民政局{2000 + n}年工作总结", ["一、主要工作", text])
+
+
+DISK_FULL = """
+set -u
+mount -t tmpfs -o size={size} tmpfs {mount} || exit 97
+"$@"
+status=$?
+cp -r {mount}/. {copy}/
+exit $status
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_full_disk_fails_the_run_with_that_reason_recorded(h, server, tmp_path):
+    """A real ENOSPC: the warehouse lives on a tmpfs too small for the load, mounted in a
+    user and mount namespace of the run's own (unshare -rm: no root needed where the kernel
+    allows unprivileged user namespaces). The archive lives outside it."""
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-rm", "true"]).returncode != 0:
+        pytest.skip("unshare -rm (a private mount namespace) is not available here")
+    site = FakeSite(server, "/big")
+    for n in range(1, 7):
+        site.article(f"{n}.html", random_report(n, 150_000))
+    h.write_sources(site.source("big"))
+    empty = tmp_path / "empty.duckdb"
+    connect(empty).close()  # how much a warehouse with nothing in it takes
+    mount, copy = tmp_path / "small-disk", tmp_path / "after"
+    mount.mkdir(), copy.mkdir()
+    script = DISK_FULL.format(size=empty.stat().st_size + 1_200_000, mount=mount, copy=copy)
+
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", sys.executable, "-m", "flows.nightly",
+                           "--sources", str(h.sources_file), "--warehouse", str(mount / "warehouse.duckdb"),
+                           "--archive", str(tmp_path / "archive")], cwd=PROJECT_ROOT, env=h.env(),
+                          capture_output=True, text=True, timeout=150)  # fmt: skip
+
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("nightly run failed: disk full writing the warehouse") and "No space left" in last, last
+    with duckdb.connect(str(copy / "warehouse.duckdb"), read_only=True) as con:
+        ((status, message),) = con.execute("select status, message from runs").fetchall()
+    assert status == "failed" and message.startswith("disk full writing the warehouse")  # not "killed or crashed"
+    with sqlite3.connect(tmp_path / "archive" / "archive.sqlite") as con:
+        assert con.execute("select count(*) from fetches where outcome = 'fetched'").fetchone()[0] == 6  # all kept

@@ -410,3 +410,79 @@ def test_unparsable_redirect_target_is_blocked(fetch, server):
     server.routes["/redirect-garbled"] = lambda req, hit: req.send(302, b"", headers={"Location": "http://[::1/x"})
     result = fetch("/redirect-garbled")
     assert result.outcome is FetchOutcome.REDIRECT_BLOCKED and "unparsable" in result.reason
+
+
+# --- redirect stubs, 304s nobody asked for, bodies cut short (issue 17.3) ----------------
+@pytest.mark.parametrize("path", ["/stub-meta", "/stub-meta-late", "/stub-href", "/stub-assign", "/stub-replace"])
+def test_a_redirect_stub_is_followed_to_the_page_it_names(fetch, server, path):
+    result = fetch(path)
+    assert result.outcome is FetchOutcome.FETCHED and result.body == PAGE_HTML
+    assert result.url == server.url(path) and result.final_url == server.url("/page")  # the article's URL is kept
+    assert server.hits("/page") == 1 and result.attempts == 2
+
+
+def test_stubs_and_http_redirects_share_one_hop_count(server):
+    with Fetcher(make_source(server), rate_limiter=HostRateLimiter(), **FAST | {"max_redirects": 1}) as fetcher:
+        result = fetcher.fetch(server.url("/stub-to-stub"))
+    assert result.outcome is FetchOutcome.REDIRECT_LOOP and "more than 1 redirects" in result.reason
+    assert server.hits("/page") == 0
+
+
+def test_a_stub_leading_off_the_allowed_hosts_is_blocked_and_never_requested(fetch, server):
+    result = fetch("/stub-offsite")
+    assert result.outcome is FetchOutcome.REDIRECT_BLOCKED and result.body is None
+    assert "meta refresh" in result.reason and "allowed_hosts" in result.reason and server.hits("/page") == 0
+
+
+def test_a_stub_leading_to_itself_is_a_loop(fetch, server):
+    result = fetch("/stub-loop")
+    assert result.outcome is FetchOutcome.REDIRECT_LOOP and "loop" in result.reason
+    assert server.hits("/stub-loop") == 1
+
+
+@pytest.mark.parametrize("path", ["/refresh-without-url", "/report-with-location-script"])
+def test_pages_that_only_look_like_stubs_are_pages(fetch, server, path):
+    result = fetch(path)
+    assert result.outcome is FetchOutcome.FETCHED and result.final_url == server.url(path)
+    assert server.hits("/page") == 0 and server.hits("/") == 0
+
+
+def test_a_304_to_a_request_without_validators_is_a_failure_with_its_reason(fetch, server):
+    result = fetch("/not-modified-unasked")
+    assert result.outcome is FetchOutcome.HTTP_ERROR and result.status == 304 and result.body is None
+    assert "304" in result.reason and "no validators" in result.reason
+
+
+def test_a_304_to_a_conditional_request_is_still_not_modified(fetch):
+    assert fetch("/not-modified-unasked", etag='"report-v1"').outcome is FetchOutcome.NOT_MODIFIED
+
+
+def test_a_page_longer_than_its_content_length_is_a_truncated_download(fetch):
+    result = fetch("/longer-than-declared")
+    assert result.outcome is FetchOutcome.NETWORK_ERROR and result.body is None and result.sha256 is None
+    assert "truncated" in result.reason and "120" in result.reason and "</html>" in result.reason
+
+
+def test_caps_that_bit_become_warnings_naming_the_pages(fetch, server):
+    from tasks.crawl.fetch import caps_that_bit
+
+    results = [fetch("/oversized"), fetch("/redirect-chain?n=6"), fetch("/redirect-loop"), fetch("/page")]
+    warnings = caps_that_bit(results)
+    assert len(warnings) == 2
+    assert warnings[0].startswith("size cap: 1 page(s)") and server.url("/oversized") in warnings[0]
+    assert warnings[1].startswith("redirect cap: 1 page(s)") and server.url("/redirect-chain?n=6") in warnings[1]
+    assert server.url("/redirect-loop") not in warnings[1]  # a loop is no cap: raising it would not help
+    assert caps_that_bit([fetch("/page")]) == []
+
+
+def test_a_fetch_after_a_stop_request_raises_and_is_never_sent(fetch, server):
+    from tasks.crawl.runlock import RunInterrupted, clear_stop, request_stop
+
+    request_stop()
+    try:
+        with pytest.raises(RunInterrupted):
+            fetch("/page")
+    finally:
+        clear_stop()
+    assert server.hits("/page") == 0
+    assert fetch("/page").outcome is FetchOutcome.FETCHED

@@ -21,11 +21,13 @@ def test_a_batch_too_big_for_the_memory_budget_is_loaded_under_a_larger_one(tmp_
 
 
 def test_a_page_the_warehouse_cannot_hold_under_any_budget_is_quarantined_and_the_rest_load(tmp_path, monkeypatch):
-    monkeypatch.setattr("tasks.settings.WAREHOUSE_MEMORY_LIMIT_LARGE", "24MB")
+    # DuckDB 1.5.5 keeps some 12 MB of a failed copy in use until the connection closes: a
+    # budget with room for that and the small pages, none for the big one
+    monkeypatch.setattr("tasks.settings.WAREHOUSE_MEMORY_LIMIT_LARGE", "40MB")
     con = connect(tmp_path / "w.duckdb")
     huge = "养老床位提高至1005元/月，" * 400_000
     pages = [make_page("N-1"), make_page("BIG-1", body=huge), make_page("N-2")]
-    with memory_limit(con, "24MB"):
+    with memory_limit(con, "40MB"):
         outcomes = load_isolating(con, "run-1", pages, T0)
     assert sorted(con.execute("select index_no from reports").fetchall()) == [("N-1",), ("N-2",)]
     rejects = con.execute("select reason, detail from rejects").fetchall()

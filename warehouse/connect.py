@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from tasks import settings
-from warehouse.errors import WarehouseLockedError
+from warehouse.errors import WarehouseFormatError, WarehouseLockedError
 from warehouse.migrate import migrate
 from warehouse.tx import one_row
 
@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 _LOCK_MESSAGE = "Could not set lock on file"
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)")
 _BACKOFF_START_S, _BACKOFF_MAX_S = 0.05, 1.0
+# DuckDB's refusal of a file in a storage format it does not read (a newer release's).
+_FORMAT_MESSAGE = "Trying to read a database file with version number"
+# The storage format of the files this project creates: DuckDB 1.5's own, about half the size
+# of the default (readable since DuckDB 0.10) on this warehouse. A file keeps the format it
+# was created in. Readers need DuckDB >= 1.5 (the CLI of `make sql` is 1.5.5).
+STORAGE_VERSION = "v1.5.0"
 
 
 def connect(path: str | os.PathLike, *, read_only: bool = False,
@@ -60,8 +66,9 @@ def _open_waiting_for_lock(path: Path, read_only: bool,
             # aggregates and inserts instead of buffering them (the ETL never relies on it).
             config: dict[str, str | bool | int | float | list[str]] = {}
             if not read_only:
-                config = {"memory_limit": settings.WAREHOUSE_MEMORY_LIMIT, "preserve_insertion_order": False}
-            return duckdb.connect(str(path), read_only=read_only, config=config)
+                config = {"memory_limit": settings.WAREHOUSE_MEMORY_LIMIT, "preserve_insertion_order": False,
+                          "storage_compatibility_version": STORAGE_VERSION}  # fmt: skip
+            return open_file(path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if _LOCK_MESSAGE not in str(exc):
                 raise
@@ -71,6 +78,65 @@ def _open_waiting_for_lock(path: Path, read_only: bool,
             log.info("warehouse %s is locked by another process; retrying in %.2f s", path, delay)
             time.sleep(min(delay, max(timeout - waited, 0.0)))
             delay = min(delay * 2, _BACKOFF_MAX_S)
+
+
+def open_file(path: Path, *, read_only: bool,
+              config: dict[str, str | bool | int | float | list[str]] | None = None) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, with a file in a newer DuckDB's format refused by a WarehouseFormatError
+    that names the command converting it (DuckDB's own message spans four lines)."""
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=config or {})
+    except duckdb.IOException as exc:
+        if _FORMAT_MESSAGE not in str(exc):
+            raise
+        header = storage_header(path)
+        raise WarehouseFormatError(path, header[1] if header else None, duckdb.__version__,
+                                   _warehouse_of(path)) from None
+
+
+def _warehouse_of(path: Path) -> Path:
+    """The warehouse a snapshot was published from (the file itself if it is none)."""
+    if path.name.endswith(".snapshot.duckdb"):
+        main = path.with_name(path.name.removesuffix(".snapshot.duckdb") + ".duckdb")
+        if main.exists():
+            return main
+    return path
+
+
+def check_format(path: Path) -> None:
+    """Raise WarehouseFormatError if `path` is a DuckDB file this DuckDB cannot open, deciding
+    from its header where it can (a file written by this DuckDB's release line or an older
+    one opens, and is not opened here: a writer may hold it)."""
+    header = storage_header(path)
+    if header is None or _release(header[1]) <= _release(duckdb.__version__):
+        return
+    try:
+        open_file(path, read_only=True).close()
+    except duckdb.IOException:  # held by a writer: it opens, then, and the run waits for it
+        pass
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+
+
+def storage_header(path: Path) -> tuple[int, str] | None:
+    """(storage version number, version of the DuckDB that wrote it) from a DuckDB file's
+    main header, or None if the file is not one (or is empty)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(_HEADER_BYTES)
+    except FileNotFoundError:
+        return None
+    if len(head) < _HEADER_BYTES or head[8:12] != b"DUCK":
+        return None
+    written_by = head[52:84].split(b"\0", 1)[0].decode("ascii", "replace")
+    return int.from_bytes(head[12:20], "little"), written_by.removeprefix("v")
+
+
+# The main header: checksum (8 bytes), "DUCK", version number (uint64), 4 flags (uint64),
+# then the library version that wrote the file ("v2.0.0", 32 bytes, NUL-padded).
+_HEADER_BYTES = 84
 
 
 def _locked_error(path: Path, waited: float, read_only: bool, message: str) -> WarehouseLockedError:
@@ -119,7 +185,7 @@ def open_for_reading(path: str | os.PathLike) -> tuple[duckdb.DuckDBPyConnection
     chosen = snapshot if snapshot.exists() else path
     if not chosen.exists():
         raise FileNotFoundError(f"no warehouse at {path} (nor a snapshot at {snapshot})")
-    return duckdb.connect(str(chosen), read_only=True), chosen
+    return open_file(chosen, read_only=True), chosen
 
 
 def snapshot_path(path: str | os.PathLike) -> Path:
@@ -159,7 +225,7 @@ def snapshot(path: str | os.PathLike, *,
 
 def _verify_copy(path: Path) -> None:
     """Open the copy read-only and read from it, so a broken copy is never published."""
-    check = duckdb.connect(str(path), read_only=True)
+    check = open_file(path, read_only=True)
     try:
         check.execute("select count(*) from reports").fetchone()
     finally:

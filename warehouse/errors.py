@@ -34,6 +34,19 @@ class WarehouseLockedError(WarehouseError, TimeoutError):
         )
 
 
+class WarehouseFormatError(WarehouseError):
+    """The file is in a DuckDB storage format that this DuckDB cannot open: written by a
+    newer release (DuckDB 2.0 wrote this project's warehouses before it moved to 1.5.5)."""
+
+    def __init__(self, path: Path, written_by: str | None, reader: str, warehouse: Path | None = None) -> None:
+        self.path, self.written_by = path, written_by
+        by = f"DuckDB {written_by}" if written_by else "a newer DuckDB"
+        what = "it" if warehouse in (None, path) else f"the warehouse it is a snapshot of"
+        super().__init__(
+            f"{path} is in the storage format of {by}, which DuckDB {reader} cannot open: convert {what} "
+            f"once with `python -m warehouse.upgrade {warehouse or path}` (it keeps a backup)")
+
+
 class MigrationError(WarehouseError):
     """The migration files and the warehouse's migration ledger disagree."""
 

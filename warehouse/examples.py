@@ -13,6 +13,7 @@ import sys
 
 from tasks import settings
 from warehouse.connect import open_for_reading
+from warehouse.errors import WarehouseError
 
 EXAMPLES: dict[str, tuple[str, str]] = {
     "dibao_standard_by_region": (
@@ -43,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warehouse", default=str(settings.WAREHOUSE_PATH))
     parser.add_argument("--only", action="append", choices=sorted(EXAMPLES), help="show only this example")
     args = parser.parse_args(argv)
-    con, _ = open_for_reading(args.warehouse)
+    try:
+        con, _ = open_for_reading(args.warehouse)
+    except WarehouseError as exc:  # e.g. a file in DuckDB 2.0's format: one line saying what to do
+        print(exc, file=sys.stderr)
+        return 1
     with con:
         for name in args.only or EXAMPLES:
             question, sql = EXAMPLES[name]

@@ -8,6 +8,13 @@ Every table becomes <out>/<table>.parquet, and so do the main views. `reports`,
 region; a NULL region is written as region=__HIVE_DEFAULT_PARTITION__). Read them with
 `read_export` or `pyarrow.dataset.dataset(dir, partitioning="hive")`: pandas' own hive
 reader cannot unify a NULL partition. `_manifest.json` lists what was written.
+
+Beside them, <out>/indicator_by_region_year.xlsx holds the indicator table for Excel: that
+view on its first sheet (header frozen, filters on, each column's meaning as a note on its
+header), the indicator vocabulary on the second. Written with openpyxl rather than DuckDB's
+excel extension: the extension wheel (packaged by a third party, pinned to one DuckDB
+release) would tie every later DuckDB upgrade to its next build, and its COPY writes bare
+cells; openpyxl is plain Python and lays the sheet out for a reader.
 """
 
 from __future__ import annotations
@@ -24,9 +31,15 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.comments import Comment
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 from tasks import settings
 from warehouse.connect import connect
+from warehouse.errors import WarehouseError
 from warehouse.staging import utc_now
 from warehouse.tx import one_row
 
@@ -40,6 +53,13 @@ PARTITIONED: dict[str, str] = {
     "sections": "select c.*, r.region from sections as c left join reports as r using (index_no)",
     "metrics": "select c.*, r.region from metrics as c left join reports as r using (index_no)",
 }
+WORKBOOK = "indicator_by_region_year.xlsx"
+# Sheets of the workbook: name → query (the view first, then what its codes mean).
+WORKBOOK_SHEETS: dict[str, str] = {
+    "indicator_by_region_year": "select * from indicator_by_region_year order by all",
+    "indicators": "select * from indicators order by code",
+}
+_EXCEL_CELL_CHARS = 32_767  # the most one Excel cell holds
 
 
 def export_warehouse(warehouse: str | os.PathLike, out: str | os.PathLike, *,
@@ -51,6 +71,7 @@ def export_warehouse(warehouse: str | os.PathLike, out: str | os.PathLike, *,
     try:
         written = {name: _copy(con, query, out / name, partitioned=name in PARTITIONED)
                    for name, query in _export_queries(con).items()}
+        written[WORKBOOK] = write_workbook(con, out / WORKBOOK)
     finally:
         con.close()
     manifest = {"warehouse": str(warehouse), "exported_at": utc_now().isoformat() + "Z",
@@ -85,6 +106,53 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def write_workbook(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """The indicator table as an Excel workbook (module doc); return the rows of its first sheet."""
+    book = Workbook()
+    book.remove(book.active)
+    rows = {name: _add_sheet(book, con, name, query) for name, query in WORKBOOK_SHEETS.items()}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    book.save(tmp)
+    os.replace(tmp, path)  # an open copy (Excel locks nothing on Linux) is never half written
+    return rows["indicator_by_region_year"]
+
+
+def _add_sheet(book: Workbook, con: duckdb.DuckDBPyConnection, name: str, query: str) -> int:
+    result = con.execute(query)
+    columns, rows = [d[0] for d in result.description or []], result.fetchall()
+    notes = dict(con.execute("select column_name, comment from duckdb_columns() "
+                             f"where table_name = '{name}' and comment is not null").fetchall())  # fmt: skip
+    sheet = book.create_sheet(name)
+    sheet.append(columns)
+    widths = [len(c) for c in columns]
+    for row in rows:
+        cells = [_cell(value) for value in row]
+        sheet.append(cells)
+        widths = [max(w, _display_width(v)) for w, v in zip(widths, cells)]
+    for i, (column, width) in enumerate(zip(columns, widths), start=1):
+        header = sheet.cell(row=1, column=i)
+        header.font = Font(bold=True)
+        if column in notes:
+            header.comment = Comment(notes[column], "govetl")
+        sheet.column_dimensions[get_column_letter(i)].width = min(width + 2, 60)
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = sheet.dimensions
+    return len(rows)
+
+
+def _cell(value: object) -> object:
+    """A value Excel accepts: text without the control characters it refuses, and no longer
+    than a cell holds (the full text is in the Parquet export)."""
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("", value)[:_EXCEL_CELL_CHARS]
+    return value
+
+
+def _display_width(value: object) -> int:
+    text = "" if value is None else str(value)
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)  # a Han character is two columns wide
+
+
 def read_export(out: str | os.PathLike, name: str) -> pd.DataFrame:
     """Read one exported table or view back as a DataFrame (region restored as a column)."""
     path = Path(out) / name
@@ -102,8 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for name, rows in export_warehouse(args.warehouse, args.out).items():
-        log.info("%-26s %9d rows", name, rows)
+    try:
+        written = export_warehouse(args.warehouse, args.out)
+    except WarehouseError as exc:  # e.g. a file in DuckDB 2.0's format: one line saying what to do
+        print(exc, file=sys.stderr)
+        return 1
+    for name, rows in written.items():
+        log.info("%-30s %9d rows", name, rows)
     return 0
 
 

@@ -39,7 +39,8 @@ import nanoarrow as na
 from tasks.records import Extraction, LoadOutcome, Metric, PageRecord, Rank, Report, Section
 from warehouse.errors import WarehouseKeyError
 from warehouse.search import refresh_search_index
-from warehouse.staging import arrow_fields, staged, table_fields, to_arrow, utc_naive, utc_now
+from warehouse.staging import (arrow_fields, main_columns, staged, staged_values, table_fields, to_arrow,
+                               utc_naive, utc_now)
 from warehouse.tables import REPORT_CHILDREN, TABLES
 from warehouse.tx import one_row, transaction
 
@@ -158,13 +159,10 @@ def _extraction_problem(extraction: Extraction, required: Mapping[str, set[str]]
 
 def _required_columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     """NOT NULL columns of each child table that the extraction fills (the DDL decides)."""
-    rows = con.execute(
-        "select table_name, column_name from duckdb_columns() "
-        "where schema_name = 'main' and not is_nullable and table_name in ?",
-        [list(REPORT_CHILDREN)]).fetchall()
     required: dict[str, set[str]] = {table: set() for table in REPORT_CHILDREN}
-    for table, column in rows:
-        required[table].add(column)
+    for table, column, _, nullable in main_columns(con):
+        if table in required and not nullable:
+            required[table].add(column)
     return {t: cols - {"index_no", "load_id"} for t, cols in required.items()}
 
 
@@ -276,11 +274,11 @@ def _record_load(con: duckdb.DuckDBPyConnection, context: dict, started: datetim
                  outcomes: list[LoadOutcome]) -> None:
     counts = Counter(o.status for o in outcomes)
     reextracted = sum(o.reason == "reextracted" for o in outcomes)
-    con.execute(
-        "insert into loads (load_id, run_id, started_at, finished_at, pages, new, changed, "
-        "unchanged, reextracted, rejected) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [context["load_id"], context["run_id"], started, utc_now(), len(outcomes), counts["new"],
-         counts["changed"], counts["unchanged"], reextracted, counts["rejected"]])
+    with staged_values(con, load_id=context["load_id"], run_id=context["run_id"], started_at=started,
+                       finished_at=utc_now(), pages=len(outcomes), new=counts["new"],
+                       changed=counts["changed"], unchanged=counts["unchanged"],
+                       reextracted=reextracted, rejected=counts["rejected"]):  # fmt: skip
+        con.execute("insert into loads by name select * from args")
 
 
 # --- fetch log ---------------------------------------------------------------------------

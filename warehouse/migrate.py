@@ -9,6 +9,10 @@ Repeatable files are re-applied whenever their hash changes (Flyway's R__ idea):
 `views/*.sql` (views and macros, `create or replace`) and `seeds/<table>.csv` (the
 whole table reloaded; config/indicators.csv too, the extractor's indicator vocabulary).
 They are recorded in `schema_repeatables`.
+
+Some migrations need a data step that SQL cannot do (segmenting text: 0008). Its function,
+in `BACKFILLS`, runs after the migrations and views, a batch per transaction, until it
+finds nothing left to do: an interrupted one resumes at the next connection.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ import csv
 import hashlib
 import logging
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from warehouse.errors import MigrationError
-from warehouse.staging import staged, text_fields, to_arrow, utc_now
+from warehouse.search import fill_missing_words
+from warehouse.staging import staged, staged_values, text_fields, to_arrow, utc_now
 from warehouse.tx import transaction
 
 log = logging.getLogger(__name__)
@@ -35,6 +41,9 @@ SEEDS_DIR = PACKAGE_DIR / "seeds"
 # Seeds kept with the extractor's configuration, loaded as tables of the same name.
 CONFIG_SEEDS = (PACKAGE_DIR.parent / "config" / "indicators.csv",)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Data steps of migrations (module doc): version → a function returning how many reports it
+# still had to do (0: nothing left).
+BACKFILLS: dict[int, Callable[[duckdb.DuckDBPyConnection], int]] = {8: fill_missing_words}
 
 # The ledger itself; comments on it are in 0004_comments.sql.
 _LEDGER_DDL = """
@@ -60,12 +69,18 @@ class SqlFile:
     version: int | None = None
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Bring the warehouse up to date; return the names of the files applied (none: [])."""
+def migrate(con: duckdb.DuckDBPyConnection, *, only: Collection[int] | None = None) -> list[str]:
+    """Bring the warehouse up to date; return the names of the files applied and of the data
+    steps that did something (none: []). With `only`, just the migrations of those versions,
+    and neither views, seeds nor data steps (warehouse.upgrade rebuilds the schema another
+    warehouse's rows were written under, imports them, then migrates the rest)."""
     con.execute(_LEDGER_DDL)
     pending = _pending_migrations(con, list_migrations(MIGRATIONS_DIR))
+    if only is not None:
+        return [_apply_migration(con, m) for m in pending if m.version in only]
     applied = [_apply_migration(con, m) for m in pending]
     applied += _apply_repeatables(con)
+    applied += _run_backfills(con)
     if applied:
         log.info("warehouse schema: applied %s", ", ".join(applied))
     return applied
@@ -107,9 +122,8 @@ def _pending_migrations(con: duckdb.DuckDBPyConnection, files: list[SqlFile]) ->
 def _apply_migration(con: duckdb.DuckDBPyConnection, m: SqlFile) -> str:
     with transaction(con):
         con.execute(m.path.read_text(encoding="utf-8"))
-        con.execute("insert into schema_migrations (version, name, applied_at, sha256) "
-                    "values (?, ?, ?, ?)",
-                    [m.version, m.name, utc_now(), m.sha256])
+        with staged_values(con, version=m.version, name=m.name, applied_at=utc_now(), sha256=m.sha256):
+            con.execute("insert into schema_migrations by name select * from args")
     return m.name
 
 
@@ -134,10 +148,18 @@ def _apply_repeatables(con: duckdb.DuckDBPyConnection) -> list[str]:
                 _apply_seed(con, f.path)
             else:
                 con.execute(f.path.read_text(encoding="utf-8"))
-            con.execute("insert or replace into schema_repeatables (name, sha256, applied_at) "
-                        "values (?, ?, ?)",
-                        [f.name, f.sha256, utc_now()])
+            with staged_values(con, name=f.name, sha256=f.sha256, applied_at=utc_now()):
+                con.execute("insert or replace into schema_repeatables by name select * from args")
     return [f.name for f in files if recorded.get(f.name) != f.sha256]
+
+
+def _run_backfills(con: duckdb.DuckDBPyConnection) -> list[str]:
+    versions = {v for (v,) in con.execute("select version from schema_migrations").fetchall()}
+    done = []
+    for version, step in BACKFILLS.items():
+        if version in versions and (reports := step(con)):
+            done.append(f"{step.__name__} ({reports} reports)")
+    return done
 
 
 def _apply_seed(con: duckdb.DuckDBPyConnection, path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from warehouse.staging import staged, table_fields, to_arrow, utc_naive, utc_now
+from warehouse.staging import staged, staged_values, table_fields, to_arrow, utc_naive, utc_now
 from warehouse.tx import transaction
 
 # Outcome counts of runs and run_sources, in column order.
@@ -27,20 +27,20 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, *, flow_run_id: str |
     starts was killed or crashed and would otherwise stay 'running' forever.
     """
     started = utc_naive(started_at or utc_now())
-    with transaction(con):
+    values = {"run_id": run_id, "flow_run_id": flow_run_id, "started_at": started,
+              "parameters": json.dumps(parameters or {}, ensure_ascii=False, default=str)}
+    with transaction(con), staged_values(con, **values):
         con.execute(
             """update runs
-               set status = 'failed', finished_at = ?,
-                   message = concat_ws('; ', message, 'abandoned: still running when run '
-                                       || ? || ' started (killed or crashed before finishing)')
-               where status = 'running' and run_id <> ?""",
-            [started, run_id, run_id])
+               set status = 'failed', finished_at = a.started_at,
+                   message = concat_ws('; ', runs.message, 'abandoned: still running when run '
+                                       || a.run_id || ' started (killed or crashed before finishing)')
+               from args as a
+               where runs.status = 'running' and runs.run_id <> a.run_id""")
         con.execute(
             """insert into runs (run_id, flow_run_id, started_at, status, parameters)
-               values (?, ?, ?, 'running', ?)
-               on conflict (run_id) do update set status = 'running', finished_at = null""",
-            [run_id, flow_run_id, started,
-             json.dumps(parameters or {}, ensure_ascii=False, default=str)])
+               select run_id, flow_run_id, started_at, 'running', parameters from args
+               on conflict (run_id) do update set status = 'running', finished_at = null""")
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, *, status: str,
@@ -48,23 +48,24 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, *, status: str,
                sources: Mapping[str, Mapping[str, Any]] | None = None,
                message: str | None = None, finished_at: datetime | None = None,
                timings: Mapping[str, float] | None = None) -> None:
-    """Close a run with its status (completed | failed), totals and per-source counts.
+    """Close a run with its status (completed | partial | failed | interrupted; migration 0011),
+    totals and per-source counts.
 
     `sources` maps a source name to its counts and an optional "error" sentence;
     `timings` the seconds of each stage, as far as they are known.
     """
-    if status not in ("completed", "failed"):
-        raise ValueError(f"a run finishes completed or failed, not {status!r}")
+    if status not in ("completed", "partial", "failed", "interrupted"):
+        raise ValueError(f"a run finishes completed, partial, failed or interrupted, not {status!r}")
     counts = dict(counts or {})
     _check_count_names(counts)
-    assignments = ", ".join(f"{name} = ?" for name in counts)  # names from RUN_COUNTS only
-    with transaction(con):
+    values = {"run_id": run_id, "status": status, "finished_at": utc_naive(finished_at or utc_now()),
+              "message": message,
+              "timings": json.dumps({k: round(v, 3) for k, v in timings.items()}) if timings else None}
+    assignments = "".join(f", {name} = a.{name}" for name in counts)  # names from RUN_COUNTS only
+    with transaction(con), staged_values(con, **values, **counts):
         con.execute(
-            f"update runs set status = ?, finished_at = ?, message = ?, timings = ?"
-            f"{', ' if counts else ''}{assignments} where run_id = ?",
-            [status, utc_naive(finished_at or utc_now()), message,
-             json.dumps({k: round(v, 3) for k, v in (timings or {}).items()}) if timings else None,
-             *counts.values(), run_id])
+            f"update runs set status = a.status, finished_at = a.finished_at, message = a.message, "
+            f"timings = a.timings{assignments} from args as a where runs.run_id = a.run_id")
         if sources:
             _record_sources(con, run_id, sources)
 

@@ -9,6 +9,15 @@ exchanging arrays) and DuckDB scans them through the Arrow C stream interface. p
 would stage them as well, but the writer needs nothing else of it, and its first array
 imports pandas too (pyarrow checks every input for a DataFrame): the two held about 80 MB
 of the nightly run's peak memory and 0.4 s of its start-up.
+
+DuckDB 1.5's Python API imports pandas (and with it pyarrow) the first time it is handed
+any Python object to inspect: a DataFrame-like object to `register`, or a `?` parameter
+to bind. Only a bare Arrow C stream capsule is taken as it is. So `staged` registers each
+array's stream capsule and copies it into a temporary table at once (a stream can be
+scanned only once; the loader reads its staged tables several times), and the writer's
+statements take their few scalar values from a staged one-row table (`staged_values`)
+instead of `?` parameters. A test runs a writer's whole round and checks that neither
+module was imported.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -59,12 +68,19 @@ _FROM_DUCKDB: dict[str, na.Schema] = {
 
 def table_fields(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, na.Schema]:
     """Column name → Arrow type of a warehouse table, read from its DDL (the one place)."""
-    rows = con.execute(
-        "select column_name, data_type from duckdb_columns() "
-        "where schema_name = 'main' and table_name = ? order by column_index", [table]).fetchall()
+    rows = [(name, typ) for owner, name, typ, _ in main_columns(con) if owner == table]
     if not rows:
         raise ValueError(f"no table {table!r} in the warehouse")
     return {name: _FROM_DUCKDB[typ] for name, typ in rows}
+
+
+def main_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, bool]]:
+    """(table, column, type, nullable) of every column of the main schema, in column order.
+
+    All of them, filtered by the caller: a `?` parameter would import pandas (module doc)."""
+    return con.execute(
+        "select table_name, column_name, data_type, is_nullable from duckdb_columns() "
+        "where schema_name = 'main' order by table_name, column_index").fetchall()
 
 
 def text_fields(names: Sequence[str]) -> dict[str, na.Schema]:
@@ -119,22 +135,45 @@ def utc_now() -> datetime:
 
 @contextmanager
 def staged(con: duckdb.DuckDBPyConnection, tables: Mapping[str, na.Array]) -> Iterator[None]:
-    """Register Arrow arrays under the given names for the duration of the block.
+    """Make Arrow arrays readable as temporary tables of the given names for the block.
 
-    A registration made inside a transaction is undone by its rollback, and after a failed
-    statement DuckDB 2 refuses even the unregister: on the error path a refusal is left to
-    the rollback rather than raised over the error that caused it.
+    A table created inside a transaction is undone by its rollback, and after a failed
+    statement DuckDB refuses even the drop: on the error path a refusal is left to the
+    rollback rather than raised over the error that caused it. The copies count against
+    DuckDB's memory budget (the registered arrays did not): a batch of 50 pages stages a
+    few MB.
     """
-    registered: list[str] = []
+    created: list[str] = []
     try:
         for name, table in tables.items():
-            con.register(name, table)
-            registered.append(name)
+            _copy_stream(con, name, table)
+            created.append(name)
         yield
     except BaseException:
-        for name in registered:
+        for name in created:
             with suppress(duckdb.TransactionException):
-                con.unregister(name)
+                con.execute(f'drop table if exists temp."{name}"')
         raise
-    for name in registered:
-        con.unregister(name)
+    for name in created:
+        con.execute(f'drop table temp."{name}"')
+
+
+def _copy_stream(con: duckdb.DuckDBPyConnection, name: str, table: na.Array) -> None:
+    """temp.<name> := the rows of `table`, read once through its Arrow C stream capsule."""
+    stream = f"_stream_{name}"
+    con.register(stream, table.__arrow_c_stream__())
+    try:
+        con.execute(f'create or replace temp table "{name}" as select * from "{stream}"')
+    finally:
+        with suppress(duckdb.TransactionException):
+            con.unregister(stream)
+
+
+def staged_values(con: duckdb.DuckDBPyConnection, /, **values: Any) -> AbstractContextManager[None]:
+    """Stage scalar values as the one-row table `args` for the block, the writer's stand-in
+    for `?` parameters (module doc): `insert into loads by name select * from args`,
+    `update runs set ... from args as a where runs.run_id = a.run_id`. Types follow the
+    values (None: a NULL text, which DuckDB casts to the column's type)."""
+    fields = {key: _ARROW_TYPES[type(value)] if value is not None else na.large_string()
+              for key, value in values.items()}
+    return staged(con, {"args": to_arrow([values], fields)})

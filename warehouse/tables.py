@@ -1,8 +1,8 @@
 """Each warehouse table's write disposition and key, declared once (dlt-style hints).
 
-The DDL in migrations/ enforces these keys as PRIMARY KEYs (except `search_terms`, see
-below); tests/test_warehouse.py checks that both agree. The loader, the unique-key
-data-quality check and the export all read this map, so a key is never restated in Python.
+The DDL in migrations/ enforces these keys as PRIMARY KEYs; tests/test_warehouse.py checks
+that both agree. The loader, the unique-key data-quality check and the export all read this
+map, so a key is never restated in Python.
 
 Dispositions, a closed vocabulary:
   merge             upsert on `key`: a new key is inserted, a known key updated in place
@@ -43,13 +43,6 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("ranks", "replace_children", ("index_no", "ordinal"), "data"),
         TableSpec("rejects", "insert_only", ("url", "raw_sha256"), "data"),
         TableSpec("search_sections", "replace_children", ("index_no", "section_id"), "search"),
-        # Tens of millions of postings: an ART index would cost memory on every load, and a
-        # GROUP BY over all of them after every load (the DQ check) costs seconds and more
-        # memory than the writer has. Rows are unique by construction (one row per key of a
-        # per-section histogram); tests/test_warehouse.py holds that. They carry no index_no:
-        # a report's postings are replaced with its search_sections rows, through doc_id.
-        TableSpec("search_terms", "replace_children", ("doc_id", "term"),
-                  "search", enforced=False, checked=False),
         TableSpec("runs", "merge", ("run_id",), "ops"),
         TableSpec("run_sources", "merge", ("run_id", "source"), "ops"),
         TableSpec("loads", "insert_only", ("load_id",), "ops"),

@@ -8,17 +8,29 @@ Each downloading concern is one small piece (Scrapy keeps each in a middleware):
 - pacing: `tasks.crawl.ratelimit`, before the first attempt and before every retry;
 - robots.txt: `tasks.crawl.robots`, checked for the URL and for every redirect target;
 - redirects: followed here one hop at a time, so each target's host is checked before
-  it is requested;
+  it is requested; a redirect stub (a short page whose only job is a meta refresh or a
+  `location` assignment in a script: `soft_redirect`) counts as one more hop, with the same
+  checks, and the fetch's final URL is the page it leads to;
+- what a 200 or a 304 does not prove: a 304 to a request that carried no validators is a
+  failure (there is nothing to be "not modified" from), and an HTML body that stops
+  mid-document (`cut_off`: no `</html>` and not ending in a tag, as when the server's
+  Content-Length was shorter than the page) is a truncated download, never a page;
 - limits: connect/read timeouts per attempt; settings.DOWNLOAD_DEADLINE for the whole
   fetch, counted from its first request (time spent queueing for the rate limit before
   it is not the server's fault) and checked between hops, before each retry and after
-  every chunk of the body; a cap on decoded body bytes, checked while streaming.
+  every chunk of the body; a cap on decoded body bytes, checked while streaming. The caps
+  that bit in a run (size, redirects) are warnings of the run summary (`caps_that_bit`);
+- stopping: a fetch that ends after the run was asked to stop (SIGINT, SIGTERM) raises
+  RunInterrupted instead of returning, so nothing it saw while the process was going down is
+  recorded as the page's outcome.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -52,7 +64,9 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import RequestHistory, Retry
 
 from tasks import settings
+from tasks.crawl.encoding import decode_html
 from tasks.crawl.ratelimit import SHARED_LIMITER, HostRateLimiter
+from tasks.crawl.runlock import raise_if_stopping
 from tasks.records import FetchOutcome, FetchResult, Source
 from tasks.crawl.robots import RobotsCache, describe_refusal
 
@@ -70,6 +84,19 @@ _BINARY_SIGNATURES = (
     (b"\xff\xd8\xff", "JPEG image"),
     (b"GIF8", "GIF image"),
 )
+# A redirect stub is small and says next to nothing; a real page is neither.
+SOFT_REDIRECT_MAX_BYTES = 8 * 1024
+_STUB_MAX_TEXT_CHARS = 200  # visible characters (script, style, tags left out)
+_META_TAG = re.compile(r"<meta\b[^>]*>", re.I)
+_ATTRIBUTE = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+_REFRESH = re.compile(r"^\s*\d*(?:\.\d*)?\s*[;,]?\s*(?:url\s*=\s*)?(?P<url>.*)$", re.I | re.S)
+_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script\s*>", re.I | re.S)
+_ONLOAD = re.compile(r"""\bonload\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
+_LOCATION = re.compile(
+    r"""\blocation(?:\s*\.\s*href)?\s*=\s*(?P<q1>["'])(?P<assigned>.*?)(?P=q1)"""
+    r"""|\blocation\s*\.\s*(?:replace|assign)\s*\(\s*(?P<q2>["'])(?P<called>.*?)(?P=q2)\s*\)""", re.S)  # fmt: skip
+_NON_TEXT = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.I | re.S)
+_REDIRECT_CAP = "more than {limit} redirects"  # how a fetch stopped by MAX_REDIRECTS begins its reason
 
 
 @dataclass(frozen=True)
@@ -175,6 +202,7 @@ class _PoliteRetry(Retry):
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         super().sleep(response)
+        raise_if_stopping()
         budget = _BUDGET.get()
         if budget is not None:
             budget.pace()
@@ -201,6 +229,8 @@ class _Trace:
     headers: CaseInsensitiveDict = field(default_factory=CaseInsensitiveDict)
     attempts: int = 0
     retry_reasons: Counter[str] = field(default_factory=Counter)
+    hops: int = 0  # redirects followed, HTTP and soft alike
+    seen: set[str] = field(default_factory=set)  # URLs requested, for loop detection
 
     def start_clock(self) -> float:
         """Start the deadline on first use; return it (monotonic)."""
@@ -260,12 +290,18 @@ class Fetcher:
         self.session.close()
 
     def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
-        """Download `url` (conditionally when `etag`/`last_modified` are given)."""
+        """Download `url` (conditionally when `etag`/`last_modified` are given), following
+        HTTP redirects and redirect stubs within allowed_hosts.
+
+        Raises RunInterrupted when the run was asked to stop before or while it ran."""
         if not self._in_scope(url):
             hosts = sorted(self._allowed_hosts)
             raise ValueError(f"{url} is not an http(s) URL on {hosts} (allowed_hosts of source {self.source.name})")
+        raise_if_stopping()
         started, fetched_at = time.monotonic(), datetime.now(UTC)
-        result = _classify_content(self._run(url, _conditional_headers(etag, last_modified), self.options.obey_robots))
+        headers = _conditional_headers(etag, last_modified)
+        result = _classify_content(self._run(url, headers, self.options.obey_robots, follow_stubs=True))
+        raise_if_stopping()  # what a stopping process saw is not the page's outcome
         result.fetched_at = fetched_at
         result.elapsed_s = round(time.monotonic() - started, 3)
         self._count(result)
@@ -281,45 +317,54 @@ class Fetcher:
         """Fetch without robots check or content classification (used for robots.txt)."""
         return self._run(url, {}, obey_robots=False)
 
-    def _run(self, url: str, headers: dict[str, str], obey_robots: bool) -> FetchResult:
-        trace = _Trace(url, deadline_s=self.options.deadline)
+    def _run(self, url: str, headers: dict[str, str], obey_robots: bool, follow_stubs: bool = False) -> FetchResult:
+        trace = _Trace(url, deadline_s=self.options.deadline, seen={url})
         try:
-            response = self._follow_redirects(trace, headers, obey_robots)
-            with response:
-                return self._read(trace, response)
+            target = url
+            while True:
+                response = self._follow_redirects(trace, target, headers, obey_robots)
+                with response:
+                    result = self._read(trace, response, conditional=bool(headers))
+                stub = soft_redirect(result.body, result.content_type, target) if follow_stubs and result.body else None
+                if stub is None:
+                    return result
+                target = self._next_hop(trace, target, stub.location, how=stub.how)
         except _Abandoned as stop:
             return trace.result(stop.outcome, stop.reason)
 
-    def _follow_redirects(self, trace: _Trace, headers: dict[str, str], obey_robots: bool) -> requests.Response:
-        url, seen = trace.url, {trace.url}
-        for _hop in range(self.options.max_redirects + 1):
+    def _follow_redirects(self, trace: _Trace, url: str, headers: dict[str, str],
+                          obey_robots: bool) -> requests.Response:  # fmt: skip
+        while True:
             if obey_robots and not self._robots.allows(url):
                 raise _Abandoned(FetchOutcome.SKIPPED_ROBOTS, describe_refusal(url))
             response = self._send(trace, url, headers)
             if response.status_code not in _REDIRECT_CODES or "Location" not in response.headers:
                 return response
             response.close()  # a redirect's body is never needed
-            url = self._next_hop(response, url, seen)
-        raise _Abandoned(
-            FetchOutcome.REDIRECT_LOOP, f"more than {self.options.max_redirects} redirects; stopped before {url}"
-        )
+            url = self._next_hop(trace, url, self.session.get_redirect_target(response) or "", how="redirect")
 
-    def _next_hop(self, response: requests.Response, url: str, seen: set[str]) -> str:
-        location = self.session.get_redirect_target(response)
+    def _next_hop(self, trace: _Trace, url: str, location: str, how: str) -> str:
+        """The URL a redirect (`how`: "redirect", or the kind of stub) from `url` to
+        `location` leads to, if it may be followed: within allowed_hosts, not seen before in
+        this fetch, within MAX_REDIRECTS hops."""
         try:
             target = urldefrag(urljoin(url, location))[0]
             in_scope = self._in_scope(target)
         except ValueError:  # e.g. a malformed IPv6 literal
-            raise _Abandoned(FetchOutcome.REDIRECT_BLOCKED, f"redirect from {url} to unparsable {location!r}") from None
-        if target in seen:
-            raise _Abandoned(FetchOutcome.REDIRECT_LOOP, f"redirect loop: {url} redirects back to {target}")
+            raise _Abandoned(FetchOutcome.REDIRECT_BLOCKED, f"{how} from {url} to unparsable {location!r}") from None
+        if target in trace.seen:
+            raise _Abandoned(FetchOutcome.REDIRECT_LOOP, f"redirect loop: {url} ({how}) leads back to {target}")
         if not in_scope:
             raise _Abandoned(
                 FetchOutcome.REDIRECT_BLOCKED,
-                f"redirect from {url} to {target} not followed: host {urlsplit(target).hostname!r} "
+                f"{how} from {url} to {target} not followed: host {urlsplit(target).hostname!r} "
                 f"is not in allowed_hosts {sorted(self._allowed_hosts)}",
             )
-        seen.add(target)
+        if trace.hops >= self.options.max_redirects:
+            cap = _REDIRECT_CAP.format(limit=self.options.max_redirects)
+            raise _Abandoned(FetchOutcome.REDIRECT_LOOP, f"{cap}; stopped before {target} (MAX_REDIRECTS)")
+        trace.hops += 1
+        trace.seen.add(target)
         return target
 
     def _send(self, trace: _Trace, url: str, headers: dict[str, str]) -> requests.Response:
@@ -341,8 +386,12 @@ class Fetcher:
         trace.note_response(url, response)
         return response
 
-    def _read(self, trace: _Trace, response: requests.Response) -> FetchResult:
+    def _read(self, trace: _Trace, response: requests.Response, conditional: bool) -> FetchResult:
         status = response.status_code
+        if status == 304 and not conditional:
+            raise _Abandoned(FetchOutcome.HTTP_ERROR,
+                             f"HTTP 304 Not Modified from {trace.final_url} to a request that carried no validators "
+                             "(If-None-Match, If-Modified-Since): no copy to keep, nothing to load")  # fmt: skip
         if status == 304:
             return trace.result(FetchOutcome.NOT_MODIFIED, "not modified since the last fetch (HTTP 304)")
         if status != 200:
@@ -535,7 +584,94 @@ def _classify_content(result: FetchResult) -> FetchResult:
         return replace(result, outcome=FetchOutcome.NON_HTML, reason=f"body is a {sniffed} (served as {served_as})")
     if media_type and media_type not in _HTML_TYPES:
         return replace(result, outcome=FetchOutcome.NON_HTML, reason=f"Content-Type {media_type} is not HTML")
+    if cut_off(result.body):
+        declared = result.headers.get("Content-Length") or result.headers.get("content-length")
+        length = f" (its Content-Length said {declared})" if declared else ""
+        return replace(result, outcome=FetchOutcome.NETWORK_ERROR, body=None, sha256=None,
+                       reason=f"body truncated: the HTML stops mid-document after {len(result.body)} bytes{length}, "
+                              "without </html>; not loaded, asked again next run")  # fmt: skip
     return result
+
+
+def cut_off(body: bytes) -> bool:
+    """Does this HTML document stop mid-way? It starts as markup, has no `</html>` near its
+    end, and its last character is not the `>` of a tag. (A complete page without
+    `</html>` still ends with a tag; a cut one ends wherever the bytes ran out.)"""
+    text = body.removeprefix(b"\xef\xbb\xbf").strip()
+    if not text.startswith(b"<"):
+        return False  # not markup at all: the extractor will say what it is
+    return b"</html" not in text[-2048:].lower() and not text.endswith(b">")
+
+
+@dataclass(frozen=True)
+class SoftRedirect:
+    """Where a redirect stub sends a browser, and how it says so."""
+
+    location: str  # as written on the page (resolved against the page's URL by the fetcher)
+    how: str  # "meta refresh" | "script location"
+
+
+def soft_redirect(body: bytes | None, content_type: str | None, url: str) -> SoftRedirect | None:
+    """The redirect a stub page makes: a `<meta http-equiv="refresh" content="0;url=…">`, or a
+    `location.href = '…'` / `window.location = '…'` / `location.replace('…')` in one of its
+    scripts (or its body's onload). Only pages of at most SOFT_REDIRECT_MAX_BYTES whose
+    visible text is a line or two count as stubs: a report that happens to contain such a
+    script is a report. None when the page is not a stub."""
+    if not body or len(body) > SOFT_REDIRECT_MAX_BYTES:
+        return None
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type and media_type not in _HTML_TYPES:
+        return None
+    text = decode_html(body, content_type).text
+    visible = html.unescape(_NON_TEXT.sub(" ", text))
+    if sum(1 for char in visible if not char.isspace()) > _STUB_MAX_TEXT_CHARS:
+        return None
+    found = _meta_refresh(text) or _script_location(text)
+    if found is None:
+        return None
+    location = html.unescape(found[1]).strip().strip("'\"").strip()
+    if not location or location.lower().startswith(("javascript:", "mailto:", "#")):
+        return None
+    return SoftRedirect(location=location, how=found[0])
+
+
+def _meta_refresh(text: str) -> tuple[str, str] | None:
+    for tag in _META_TAG.findall(text):
+        attributes = {name.lower(): double or single or bare for name, double, single, bare in _ATTRIBUTE.findall(tag)}
+        if attributes.get("http-equiv", "").strip().lower() != "refresh":
+            continue
+        match = _REFRESH.match(attributes.get("content", ""))
+        if match and match["url"].strip():
+            return "meta refresh", match["url"]
+    return None
+
+
+def _script_location(text: str) -> tuple[str, str] | None:
+    scripts = _SCRIPT.findall(text) + [a or b for a, b in _ONLOAD.findall(text)]
+    for script in scripts:
+        match = _LOCATION.search(script)
+        if match:
+            return "script location", match["assigned"] if match["assigned"] is not None else match["called"]
+    return None
+
+
+def caps_that_bit(results: Iterable[FetchResult]) -> list[str]:
+    """The summary's warnings for the caps that stopped downloads: the size cap
+    (MAX_RESPONSE_BYTES) and the redirect cap (MAX_REDIRECTS), with the pages they stopped.
+    Each such page is also a failure with its reason; the warning says a limit is why."""
+    results = list(results)
+    too_large = [r.url for r in results if r.outcome is FetchOutcome.TOO_LARGE]
+    prefix = _REDIRECT_CAP.split("{", 1)[0]
+    redirected = [r.url for r in results
+                  if r.outcome is FetchOutcome.REDIRECT_LOOP and (r.reason or "").startswith(prefix)]  # fmt: skip
+    warnings = []
+    if too_large:
+        warnings.append(f"size cap: {len(too_large)} page(s) larger than MAX_RESPONSE_BYTES not kept "
+                        f"(GOVETL_MAX_RESPONSE_BYTES raises it): {', '.join(too_large)}")  # fmt: skip
+    if redirected:
+        warnings.append(f"redirect cap: {len(redirected)} page(s) needing more redirects than MAX_REDIRECTS not "
+                        f"fetched (GOVETL_MAX_REDIRECTS raises it): {', '.join(redirected)}")  # fmt: skip
+    return warnings
 
 
 def _log_result(result: FetchResult) -> None:

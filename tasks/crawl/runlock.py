@@ -1,9 +1,13 @@
-"""One nightly run at a time per warehouse: a file lock beside the DuckDB file.
+"""One nightly run at a time per warehouse, and a way to ask the running one to stop.
 
-A second run waits up to RUN_LOCK_TIMEOUT seconds, then stops with a message naming the
-holder (pid, host, start time), read from a small info file written under the lock.
-The OS releases the lock when its process dies, even by kill -9, so a crash never
-leaves the warehouse locked.
+The run lock is a file lock beside the DuckDB file. A second run waits up to
+RUN_LOCK_TIMEOUT seconds, then stops with a message naming the holder (pid, host, start
+time), read from a small info file written under the lock. The OS releases the lock when
+its process dies, even by kill -9, so a crash never leaves the warehouse locked.
+
+Stopping: `request_stop()` (called when SIGINT or SIGTERM arrives) makes every later
+`raise_if_stopping()` raise RunInterrupted, which the fetcher calls before and after each
+download, so that nothing a stopping process sees is recorded as a page's outcome.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,6 +28,32 @@ from tasks import settings
 
 class RunLockedError(RuntimeError):
     """Another run holds the warehouse's run lock; the message says who and since when."""
+
+
+class RunInterrupted(Exception):
+    """The run was asked to stop (SIGINT, SIGTERM); raised where work would otherwise go on."""
+
+
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask the run in this process to stop: every later raise_if_stopping() raises."""
+    _STOP.set()
+
+
+def stop_requested() -> bool:
+    return _STOP.is_set()
+
+
+def raise_if_stopping() -> None:
+    if _STOP.is_set():
+        raise RunInterrupted("the run is stopping (SIGINT or SIGTERM)")
+
+
+def clear_stop() -> None:
+    """Forget a stop request (a process that runs again after one, such as a test)."""
+    _STOP.clear()
 
 
 @contextmanager

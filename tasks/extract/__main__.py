@@ -3,8 +3,10 @@
 For whoever adds a new site:
     python -m tasks.extract PAGE.html            # a saved page (its charset detected)
     python -m tasks.extract http://host/art.html # fetched politely, robots.txt obeyed
-prints {"report": {...}, "sections": [...], "metrics": [...], "ranks": [...], "warnings": [...]}
-with the warehouse's column names.
+prints {"report": {...}, "sections": [...], "metrics": [...], "ranks": [...], "attachments": [...],
+"warnings": [...], "key": {...}, "nightly": "..."} with the warehouse's column names: the key the
+report would be stored under (its 索引号, else its CMS document id or URL), and what the
+nightly run would do with the page (load it, or reject it and why).
 
 The command line, not the library: the one module of tasks/extract that may reach the
 crawler (to decode a file as a download is decoded, and to fetch a URL).
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from tasks.crawl.encoding import decode_html
 from tasks.extract import extract_page
+from tasks.pages import looks_like_html, not_a_report
 from tasks.records import Source
 
 
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("page", help="a saved HTML file or an http(s) URL")
     parser.add_argument("--sources", help="sources.yaml, to use a source's selectors and region")
     parser.add_argument("--source", help="name of the source in --sources")
+    parser.add_argument("--url", help="where a saved page came from (keys a page that states no 索引号)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     source = None
@@ -53,7 +57,15 @@ def main(argv: list[str] | None = None) -> int:
 
         source = load_sources(args.sources or "sources.yaml", only=[args.source])[0]
     html, url = _read_page(args.page, source)
-    json.dump(extract_page(html, url, source).to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+    url = url or args.url
+    extraction = extract_page(html, url, source)
+    out = extraction.to_dict()
+    report = extraction.report
+    out["key"] = {"key": report.index_no, "kind": report.key_kind}
+    reason = "not_html: served as HTML, but the body holds no HTML markup" if not looks_like_html(html) \
+        else not_a_report(extraction)  # fmt: skip
+    out["nightly"] = f"rejected: {reason}" if reason else f"loaded as a report keyed by its {report.key_kind}"
+    json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
     return 0
 

@@ -17,6 +17,9 @@ from functools import lru_cache
 
 from lxml import etree
 
+from tasks.extract.head import Head, is_salutation, is_title_line, split_head
+from tasks.records import Attachment
+from tasks.extract.outline import match_heading, toc_range
 from tasks.extract.page import BLOCK_TAGS, drop_tree, element_lines, select, text_content
 from tasks.extract.text import CLAUSE_END, fold, fold_lines, squash
 from tasks.extract.vocab import metadata_rules, page_rules
@@ -28,6 +31,8 @@ class Body:
     container: etree._Element | None
     method: str  # source_selector | cms_selector | density | page
     warnings: list[str] = field(default_factory=list)
+    head: Head = field(default_factory=lambda: Head([]))  # the headline block cut off the top
+    attachments: list[Attachment] = field(default_factory=list)  # linked files, out of the text
 
 
 @lru_cache(maxsize=1)
@@ -42,11 +47,10 @@ def _rules() -> dict:
         "org": re.compile(rules["signature_org_pattern"]),
         "date": re.compile(rules["signature_date_pattern"]),
         "cover_max": int(rules["cover_max_line"]),
-        "cover_scan": int(rules["cover_scan_lines"]),
-        "letter_max": int(rules["cover_letter_max_chars"]),
         "min_chars": int(rules["min_body_chars"]),
         "tail_start": re.compile(rules["tail_start_pattern"]),
         "tail_max": int(rules["tail_item_max_line"]),
+        "file": re.compile(rules["attachment_link_pattern"], re.IGNORECASE),
         "link_tags": frozenset(rules["link_block_tags"]),
         "link_min": int(rules["link_block_min_links"]),
         "link_ratio": float(rules["link_block_link_ratio"]),
@@ -114,8 +118,10 @@ def locate_body(root: etree._Element, body_selectors: tuple[str, ...] = ()) -> B
 
 def clean_body(body: Body, title: str | None = None) -> Body:
     """Remove chrome inside the container and return the body's paragraphs."""
+    body.attachments = take_attachments(body.container)
     remove_chrome_elements(body.container)
-    body.paragraphs = clean_lines(element_lines(body.container), title)
+    drop_trailing_links(body.container)
+    body.head, body.paragraphs = clean_lines_with_head(element_lines(body.container), title)
     if not body.paragraphs:
         body.warnings.append("the body is empty after cleaning")
     return body
@@ -213,6 +219,46 @@ def remove_chrome_elements(container: etree._Element) -> None:
             drop_tree(element)
 
 
+def drop_trailing_links(container: etree._Element) -> None:
+    """Paragraphs at the end of the body that are nothing but a link: related items (政策解读,
+    明白卡) a page lists after its text. Text never ends on a paragraph that is all link."""
+    while True:
+        blocks = [e for e in container.iter(*_PARAGRAPH_TAGS) if e is not container and squash(text_content(e))]
+        if not blocks:
+            return
+        last = blocks[-1]
+        linked = "".join(squash(text_content(a)) for a in last.iter("a"))
+        if not linked or linked != squash(text_content(last)) or last.getparent() is None:
+            return
+        drop_tree(last)
+
+
+_PARAGRAPH_TAGS = ("p", "li", "dd", "div")
+
+
+def take_attachments(container: etree._Element) -> list[Attachment]:
+    """Links to files (an href or a text ending in .pdf, .docx …, a download.jsp): recorded,
+    and the link's paragraph taken out of the text when the link is all it says."""
+    found: list[Attachment] = []
+    for anchor in list(container.iter("a")):
+        href = (anchor.get("href") or "").strip()
+        name = squash_spaces(text_content(anchor))
+        if not name or not (_rules()["file"].search(href) or _rules()["file"].search(name)):
+            continue
+        found.append(Attachment(name, href or None))
+        block = anchor
+        while block.getparent() is not None and block.getparent() is not container and \
+                squash(text_content(block.getparent())) == squash(text_content(anchor)):  # fmt: skip
+            block = block.getparent()
+        if squash(text_content(block)) == squash(name) and block.getparent() is not None:
+            drop_tree(block)
+    return found
+
+
+def squash_spaces(text: str) -> str:
+    return " ".join(text.split())
+
+
 def is_link_block(element: etree._Element) -> bool:
     """Several links making up most of the block's text: navigation, not prose."""
     if element.tag not in _rules()["link_tags"]:
@@ -227,16 +273,29 @@ def is_link_block(element: etree._Element) -> bool:
 
 # --- the lines --------------------------------------------------------------------------------
 def clean_lines(lines: list[str], title: str | None = None) -> list[str]:
-    """Body paragraphs from container lines: chrome lines out, cover letter, title repeat and
-    cover block off the top, signature and related items off the end."""
-    # every line folded in one pass, for the rules that read each line
-    lines_folded = [(line, folded) for line, folded in strip_tail(zip(lines, fold_lines(lines)))
-                    if not is_chrome_line(line, folded)]  # fmt: skip
-    kept = strip_label_lines(lines_folded)
-    kept = strip_cover_letter(kept, title)
-    kept = strip_title_repeat(kept, title)
-    kept = strip_cover_block(kept)
-    return strip_signature(kept)
+    """Body paragraphs from container lines (see clean_lines_with_head)."""
+    return clean_lines_with_head(lines, title)[1]
+
+
+def clean_lines_with_head(lines: list[str], title: str | None = None) -> tuple[Head, list[str]]:
+    """The headline block and the body paragraphs of container lines: chrome lines out; the
+    title repeated, the headline block (title, delivery note, speaker, dates) and a cover
+    block off the top; related items off the end. A letter before the document it issues
+    (印发给你们…, signed) is the document's text and stays, and so does the signature a
+    text ends with (tasks.extract.head reads it)."""
+    # every line folded in one pass, for the rules that read each line; label rows go first,
+    # with the value cells after a bare label (a label alone is also a chrome line)
+    lines_folded = strip_tail(zip(lines, fold_lines(lines)))
+    kept = [line for line, folded in strip_label_lines(lines_folded) if not is_chrome_line(line, folded)]
+    kept = strip_title_repeat(kept, strip_leading_toc(kept, title), title)
+    head, kept = split_head(kept, opens_text, title)
+    return head, strip_cover_block(kept)
+
+
+def opens_text(line: str) -> bool:
+    """A numbered outline heading (一、 (一) 1. 第一部分): the text has begun."""
+    found = match_heading(line)
+    return found is not None and (found[0] > 0 or found[1] is not None)
 
 
 def is_chrome_line(line: str, folded: str | None = None) -> bool:
@@ -263,25 +322,26 @@ def _is_sentence(line: str) -> bool:
 _SENTENCE_MARK = re.compile(r"[。；;！？!?]")
 
 
-def strip_label_lines(lines_folded: list[tuple[str, str]]) -> list[str]:
+def strip_label_lines(lines_folded: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Metadata label lines (文号：…) and, for a bare label cell, the value cell after it
     (`lines_folded`: each line and its fold)."""
-    kept: list[str] = []
+    kept: list[tuple[str, str]] = []
     skip_value = False
     for line, folded in lines_folded:
         squashed = _squash_short(line, folded)
         if squashed and _rules()["labels"].match(squashed):
             skip_value = _LABEL_ALONE.fullmatch(squashed) is not None  # label alone: its value follows
             continue
-        if skip_value and len(line) <= _rules()["cover_max"] and not _is_sentence(line):
-            skip_value = False
+        if skip_value and len(line) <= _VALUE_MAX and not line.rstrip().endswith("。"):
+            skip_value = False  # the value cell of a bare label (a title too, or 环境监测;通告)
             continue
         skip_value = False
-        kept.append(line)
+        kept.append((line, folded))
     return kept
 
 
 _LABEL_ALONE = re.compile(r"[^:：]+[:：]?")
+_VALUE_MAX = 120  # characters of a value cell: the longest titles
 
 
 def strip_tail(lines_folded: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -293,8 +353,8 @@ def strip_tail(lines_folded: Iterable[tuple[str, str]]) -> list[tuple[str, str]]
         if len(line) <= _rules()["tail_max"] and _rules()["tail_start"].match(folded.strip()):
             in_tail = True
             continue
-        if in_tail and len(line) <= _rules()["tail_max"] and not _is_sentence(line):
-            continue
+        if in_tail and len(line) <= _rules()["tail_max"]:
+            continue  # a related item: a link's text, a sentence at most
         in_tail = False
         kept.append((line, folded))
     return kept
@@ -313,8 +373,24 @@ def _squash_short(line: str, folded: str | None = None) -> str:
     return squash(fold(line) if folded is None else folded)
 
 
-def strip_title_repeat(lines: list[str], title: str | None) -> list[str]:
-    """The title shown again at the top of the body, possibly over several lines."""
+def strip_leading_toc(lines: list[str], title: str | None) -> int:
+    """How many lines a table of contents takes at the very top, before the document's own
+    title (目录 / 第一部分 报告 / … / 第一部分 报告 / 关于…的报告): it and the part caption
+    repeated under it are not the text. 0 when the body does not open with one."""
+    found = toc_range(lines[:60])
+    if found is None or found[0] > 1:
+        return 0
+    start, end = found
+    entries = {squash(fold(line)) for line in lines[start:end]}
+    if end < len(lines) and squash(fold(lines[end])) in entries:
+        end += 1  # the part caption repeated above the title (第一部分 报告)
+    return end if end < len(lines) and is_title_line(lines[end]) else 0
+
+
+def strip_title_repeat(lines: list[str], skip: int, title: str | None) -> list[str]:
+    """The title shown again at the top of the body, possibly over several lines (after
+    `skip` lines of a table of contents, which go too)."""
+    lines = lines[skip:]
     if not title or not lines:
         return lines
     target, joined = _squash(title), ""
@@ -327,34 +403,6 @@ def strip_title_repeat(lines: list[str], title: str | None) -> list[str]:
         if not target.startswith(joined):
             break
     return lines
-
-
-def strip_cover_letter(lines: list[str], title: str | None) -> list[str]:
-    """A short letter before the report (主送, 现将…报送如下, signature): cut up to the
-    title repeated below it, else up to the end of its signature."""
-    rules = _rules()
-    scan = lines[: rules["cover_scan"]]
-    cut = _title_position(scan, title) if title else None
-    if cut is None:
-        cut = next((i + 2 for i in range(1, len(scan) - 1) if _is_org_line(scan[i]) and _is_date_line(scan[i + 1])), None)
-    if not cut or cut >= len(lines):
-        return lines
-    letter, rest = sum(len(line) for line in lines[:cut]), sum(len(line) for line in lines[cut:])
-    if letter > rules["letter_max"] or rest <= letter:  # a short notice and its 附件 are not a letter and a report
-        return lines
-    return lines[cut:]
-
-
-def _title_position(lines: list[str], title: str) -> int | None:
-    """Index of the line (after the first) where the title, possibly over two lines, starts."""
-    target = _squash(title)
-    for i in range(1, len(lines)):
-        if len(lines[i]) > 2 * len(title) + 20:
-            continue
-        one, two = _squash(lines[i]), _squash("".join(lines[i:i + 2])[: 2 * len(title) + 20])
-        if one == target or two == target or (target in one and len(one) <= len(target) + 12):
-            return i
-    return None
 
 
 def _is_org_line(line: str) -> bool:
@@ -380,17 +428,10 @@ def _is_cover_line(line: str) -> bool:
 def strip_cover_block(lines: list[str]) -> list[str]:
     """Short lines before the text that carry an org name or a date (a cover or signature)."""
     end = 0
-    while end < len(lines) and len(lines[end]) <= _rules()["cover_max"] and not CLAUSE_END.search(lines[end]):
+    while (end < len(lines) and len(lines[end]) <= _rules()["cover_max"] and not CLAUSE_END.search(lines[end])
+           and not opens_text(lines[end]) and not is_salutation(lines[end])):
         end += 1
     block = lines[:end]
     if end < len(lines) and any(_is_cover_line(line) for line in block):
         return lines[end:]
     return lines
-
-
-def strip_signature(lines: list[str]) -> list[str]:
-    """A closing signature: the issuing body and/or a date on the last short lines."""
-    end = len(lines)
-    while end > 0 and _is_cover_line(lines[end - 1]):
-        end -= 1
-    return lines[:end] if end else lines

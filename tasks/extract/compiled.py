@@ -18,7 +18,7 @@ from pathlib import Path
 
 # Pure functions over strings and lxml trees that every page goes through. document.py
 # stays interpreted: tests replace its stages, and it costs nothing per number.
-MODULES = ("text", "subjects", "metrics", "outline", "page", "body", "ranks")
+MODULES = ("text", "subjects", "metrics", "outline", "page", "body", "head", "ranks")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUILD_DIR = PACKAGE_DIR.parent.parent / "build" / "mypyc"

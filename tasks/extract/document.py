@@ -17,10 +17,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from tasks.extract.body import Body, clean_body, locate_body
-from tasks.extract.metadata import PageMetadata, extract_metadata, report_years
+from tasks.extract.head import read_signature
+from tasks.extract.keys import report_key
+from tasks.extract.metadata import PageMetadata, complete_from_edges, extract_metadata, report_years
 from tasks.extract.metrics import extract_metrics, iter_sentences, max_metrics_per_page
-from tasks.extract.outline import Outline, flat_outline, parse_outline
-from tasks.extract.page import empty_document, parse_html
+from tasks.extract.outline import Outline, flat_outline, parse_outline, split_unbroken
+from tasks.extract.page import empty_document, parse_page
 from tasks.extract.ranks import extract_ranks
 from tasks.records import Extraction, Metric, Report, Source
 
@@ -33,8 +35,9 @@ T = TypeVar("T")
 
 def extract_page(html: str, url: str | None = None, source: Source | None = None) -> Extraction:
     warnings: list[str] = []
-    root = _stage("parse", lambda: parse_html(html), None, warnings)
-    root = root if root is not None else empty_document()
+    parsed = _stage("parse", lambda: parse_page(html), None, warnings)
+    root = parsed[0] if parsed is not None else empty_document()
+    warnings += parsed[1] if parsed is not None else []
     body_selectors = source.body_selectors if source else ()
     title_selectors = source.title_selectors if source else ()
     body: Body = _stage("body", lambda: locate_body(root, body_selectors), Body([], None, "failed"), warnings)
@@ -43,11 +46,14 @@ def extract_page(html: str, url: str | None = None, source: Source | None = None
     title = metadata.get("title")
     if body.container is not None:
         body = _stage("body", lambda: clean_body(body, title), body, warnings)
+    _stage("metadata", lambda: complete_from_edges(metadata, body.head, read_signature(body.paragraphs)), None, warnings)
+    title = metadata.get("title")
     warnings += body.warnings + metadata.warnings
     summary_year, plan_year = report_years(title)
-    index_no = metadata.get("index_no")
+    key = report_key(metadata.get("index_no"), url, metadata.canonical_url)
+    index_no = key.key if key else None  # the report's key: its 索引号, else one of its own
     outline: Outline = _stage(
-        "outline", lambda: parse_outline(body.paragraphs, summary_year, plan_year, title, index_no),
+        "outline", lambda: parse_outline(split_unbroken(body.paragraphs), summary_year, plan_year, title, index_no),
         None, warnings,
     ) or flat_outline(body.paragraphs, index_no)  # fmt: skip
     warnings += outline.warnings
@@ -58,7 +64,7 @@ def extract_page(html: str, url: str | None = None, source: Source | None = None
         doc_number=metadata.get("doc_number"), topic=metadata.get("topic"), category=metadata.get("category"),
         disclosure_mode=metadata.get("disclosure_mode"), disclosure_scope=metadata.get("disclosure_scope"),
         summary_year=summary_year, plan_year=plan_year, body_text=outline.body_text or None,
-        extractor_version=EXTRACTOR_VERSION,
+        extractor_version=EXTRACTOR_VERSION, key_kind=key.kind if key else None,
     )  # fmt: skip
     report.content_sha256 = content_hash(report)
     # the body's sentences, cut once for the two stages that read them
@@ -72,6 +78,7 @@ def extract_page(html: str, url: str | None = None, source: Source | None = None
         metrics=metrics,
         ranks=_stage("ranks", lambda: extract_ranks(outline, index_no, sentences), [], warnings),
         warnings=warnings,
+        attachments=body.attachments,
     )
 
 

@@ -18,7 +18,9 @@ from functools import lru_cache
 
 from tasks.extract.outline import Outline
 from tasks.records import Metric, Section
-from tasks.extract.subjects import assign_indicator, clause_start, find_subject
+from tasks.extract.kinds import kind_of, scope_of
+from tasks.extract.subjects import (assign_indicator, clause_start, clean_phrase, find_subject, indicator_patterns,
+                                    phrase_after)  # fmt: skip
 from tasks.extract.text import CN_NUMERAL_CHARS, parse_chinese_numeral
 from tasks.extract.vocab import metric_rules, units
 
@@ -177,6 +179,7 @@ def resolve_sentence(sentence: str, quantities: list[Quantity]) -> list[Quantity
         quantities = _merge_unit_ranges(sentence, quantities, opened)
         if opened:
             _mark_changes(sentence, quantities)
+        _mark_successive_raises(sentence, quantities)
         _share_list_units(sentence, quantities)
     _money_from_bare_multiplier(sentence, quantities)
     kept = [q for q in quantities if q.unit is not None]
@@ -236,6 +239,42 @@ def _mark_changes(sentence: str, quantities: list[Quantity]) -> None:
         if left.unit is None:
             _copy_unit(left, right)
         left.role, right.role = "previous", "current"
+
+
+def _mark_successive_raises(sentence: str, quantities: list[Quantity]) -> None:
+    """提高至950元/人/月，12月将提高至1041元/人/月: one standard raised twice in a sentence.
+    Each value a raise reaches (提高至, 调整为 …) with the same unit is superseded by the
+    next one: previous, and the last current (an old→new pair in another wording)."""
+    connectors = _connectors()["change"][:-2]  # not the bare 至/到 of ranges and dates
+    raised = [q for q in quantities if q.unit is not None and q.role is None
+              and sentence[max(0, q.start - 4):q.start].rstrip().endswith(connectors)]  # fmt: skip
+    for i, earlier in enumerate(raised):
+        later = next((q for q in raised[i + 1:] if q.unit == earlier.unit and q.multiplier == earlier.multiplier), None)
+        if later is None:
+            continue
+        what, then = _raised_thing(sentence, earlier), _raised_thing(sentence, later)
+        if not then or then == what:  # 12月将提高至… / 再次提高到…: the same standard again
+            earlier.role, later.role = "previous", "current"
+
+
+def _raised_thing(sentence: str, q: Quantity) -> str:
+    """What a raise raises: the noun of its clause before the connector, time words out;
+    with none there (调整为1709元), the previous clause's, up to its first number."""
+    start = clause_start(sentence, q.start)
+    thing = _thing(sentence[start:q.start])
+    if not thing and start > 1:
+        previous = sentence[clause_start(sentence, start - 1):start - 1]
+        thing = _thing(_DIGIT.split(previous)[0])
+    return thing
+
+
+def _thing(text: str) -> str:
+    head = _RAISE_WORDS.sub("", clean_phrase(text))
+    return "".join(c for c in head if "\u4e00" <= c <= "\u9fff")
+
+
+_RAISE_WORDS = re.compile(r"((19|20)\d{2}年)?(\d{1,2}月(份)?)?(起|以来|开始)?|我[县市区省]|再次|又|将|已|进一步|"
+                          r"提高至|提高到|提升至|提升到|调整为|调整到|调整至|调标至|上调至|上调到|增加到|增加至|增至|降至|下调至")
 
 
 def _share_list_units(sentence: str, quantities: list[Quantity]) -> None:
@@ -492,13 +531,18 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
     years: list[tuple[int, bool, int]] | None = None  # the sentence's 20XX年, read when first needed
     first_nian = folded.find("年")  # a number after it may take a year from the sentence
     section_of = sentence.section_of
-    for q in quantities:
+    listed = list_subjects(folded, quantities) if "、" in folded else {}
+    previous_end_of_list = 0
+    for index, q in enumerate(quantities):
         start, end, high = q.start, q.end, q.value_high
         clause_from = clause_start(folded, start)  # shared by the unit and the subject rules
         unit_norm, counter = normalise_unit(folded, q, clause_from)
-        subject = find_subject(folded, start, end, previous_end, previous_subject, clause_from)
+        subject = listed.get(index) or find_subject(folded, start, end, previous_end, previous_subject, clause_from)
         previous_subject, previous_end = subject or previous_subject, end
         section = section_of(start)
+        in_list = bool(metrics) and _LIST_GAP.fullmatch(folded[previous_end_of_list:start].strip()) is not None
+        kind = kind_of(folded, start, clause_from, unit_norm, metrics[-1].kind if in_list else None, end)
+        previous_end_of_list = end
         year = section.year if section else None
         if 0 <= first_nian < start:
             years = _year_mentions(folded) if years is None else years
@@ -517,13 +561,109 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
             q.qualifier,
             q.role,
             counter,
-            subject,
-            assign_indicator(subject, folded[max(0, start - 30):start], unit_norm),  # indicator
+            _as_written(subject, folded, original, start),  # subject, in the page's own characters
+            assign_indicator(subject, folded[max(0, start - 40):start], unit_norm, kind),  # indicator
             year,
             original[start:end].strip(),  # text
             stripped,  # sentence
+            kind,
+            scope_of(folded, start, clause_from, subject),
         ))  # fmt: skip
+    if "其中" in folded or "涵盖" in folded or "包括" in folded:
+        guard_parts(folded, quantities, metrics)
     return metrics
+
+
+def list_subjects(folded: str, quantities: list[Quantity]) -> dict[int, str]:
+    """Subjects a list of quantities takes from the nouns listed before it: A、B、C分别增长
+    7%、9%、10% gives A, B, C in turn. Index of the quantity → its subject."""
+    subjects: dict[int, str] = {}
+    i = 0
+    while i < len(quantities):
+        j = i
+        while j + 1 < len(quantities) and _LIST_GAP.fullmatch(folded[quantities[j].end:quantities[j + 1].start].strip()):
+            j += 1  # 7%、9% or 博士8万元、硕士5万元: a separator and at most a short name
+        if j > i and (shared := _list_follower(folded, quantities, i, j)):
+            subjects.update({k: shared for k in range(i, j + 1)})  # 博士8万元、硕士5万元购房补贴
+        elif j > i:
+            head = folded[:quantities[i].start]
+            before = head[max(head.rfind(c) for c in "，,；;。:：！？") + 1:]  # the clause, 、 and all
+            found = _RESPECTIVELY.search(before)
+            if found is not None:
+                nouns = [clean_phrase(n) for n in re.split("[、和及与]", before[: found.start()]) if n.strip()]
+                if len(nouns) >= j - i + 1:
+                    subjects.update({i + k: nouns[k] for k in range(j - i + 1) if nouns[k]})
+                elif j == i + 1 and nouns and "城乡" in nouns[-1]:  # 城乡居民收入分别为A、B: 城镇, then 农村
+                    subjects.update({i: nouns[-1].replace("城乡", "城镇", 1), j: nouns[-1].replace("城乡", "农村", 1)})
+        i = j + 1
+    return subjects
+
+
+def _list_follower(folded: str, quantities: list[Quantity], i: int, j: int) -> str | None:
+    """The noun after the last quantity of a list, when each item before it is named by a
+    word or two only (博士8万元、硕士5万元购房补贴): what every item counts."""
+    follower = phrase_after(folded, quantities[j].end)
+    if follower is None:
+        return None
+    for k in range(i + 1, j + 1):
+        lead = folded[quantities[k - 1].end:quantities[k].start].lstrip("、和及 ")
+        if len(lead) > 4:
+            return None
+    return follower
+
+
+_LIST_GAP = re.compile(r"[、和及]\s*[\u4e00-\u9fff]{0,4}")
+_RESPECTIVELY = re.compile(r"分别(增长|下降|增加|减少|提高|降低|达到|调整|上调|为|是|占|完成|实现)?(到|至|为)?$")
+
+
+def guard_parts(folded: str, quantities: list[Quantity], metrics: list[Metric]) -> None:
+    """A part (其中…) feeds its own indicator, never its whole's: 低保对象1200户，其中城市
+    低保对象11户 — the 11 is not the number of 低保 households. The whole is the last figure
+    before the 其中 of the part."""
+    for index, metric in enumerate(metrics):
+        if metric.kind != "part" or metric.indicator is None:
+            continue
+        start = quantities[index].start
+        marker = max(folded.rfind(word, 0, start) for word in _PART_MARKERS)
+        whole = [k for k in range(index) if quantities[k].end <= marker]
+        if not whole:
+            continue
+        named = metrics[whole[-1]].indicator == metric.indicator or _indicator_named(
+            metric.indicator, folded[:quantities[whole[-1]].start])  # 福利彩票…销售金额2.92亿，其中刮刮乐0.92亿
+        if named:
+            metric.indicator = None
+
+
+_PART_MARKERS = ("其中", "涵盖", "包括")
+
+
+def _indicator_named(code: str | None, text: str) -> bool:
+    """Whether the text before the whole already names what the part's indicator counts."""
+    pattern = indicator_patterns().get(code or "")
+    return pattern is not None and pattern.search("".join(text.split())) is not None
+
+
+def _as_written(subject: str | None, folded: str, original: str, start: int) -> str | None:
+    """The subject as the page writes it: rules match the folded sentence (統→统, a pinyin
+    gloss blanked), the analyst reads the page's characters. Folding keeps offsets."""
+    if not subject or folded is original:
+        return subject
+    at = folded.rfind(subject, 0, start)
+    if at < 0:
+        at = folded.find(subject, start)
+    if at < 0:
+        return subject
+    end = at + len(subject)
+    if "(" in original:  # a pinyin gloss cut by the folded phrase's ends goes whole, with its character
+        for gloss in _GLOSS_IN_ORIGINAL.finditer(original, max(0, at - 8), end + 8):
+            if gloss.start() <= at < gloss.end():
+                at = gloss.start() - 1
+            if gloss.start() < end < gloss.end():
+                end = gloss.end()
+    return original[at:end].strip()
+
+
+_GLOSS_IN_ORIGINAL = re.compile(r"(?<=[\u4e00-\u9fff])\([a-z\u00e0-\u00fc\u0101-\u01dc]{2,6}\)")
 
 
 def _norm(value: float) -> float:

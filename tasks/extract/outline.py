@@ -68,6 +68,7 @@ def _rules() -> dict:
         "inline_level": int(rules["inline_items"]["level"]),
         "terminator": re.compile("[" + re.escape(rules["heading_terminators"] + ":") + "]"),
         "max_heading": int(rules["max_heading_length"]),
+        "max_sentence_heading": int(rules["max_sentence_heading_length"]),
         "sentence_clauses": int(rules["sentence_heading_clauses"]),
         "quantity": re.compile(r"\d+(?:\.\d+)?\s*[万亿千]?\s*(?:" + "|".join(
             re.escape(u) for u in sorted(units(), key=len, reverse=True)) + ")"),
@@ -101,15 +102,20 @@ def split_heading(rest: str, folded: str | None = None) -> tuple[str | None, int
     found = _rules()["terminator"].search(folded)
     cut = found.start() if found else None
     inline = folded.find("一是")
+    sub = _SUB_MARKER.search(folded)
+    if sub is not None and sub.start() > 0 and (inline <= 0 or sub.start() < inline):
+        inline = sub.start()  # 一、基本职能及主要工作 (一)贯彻执行…: the sub-item starts the text
     if inline > 0 and (cut is None or inline < cut):
         cut, consumed = inline, inline
     elif cut is not None:
         consumed = cut + 1
     if cut is None:
-        if len(folded.strip()) <= _rules()["max_heading"]:
+        if len(folded.strip()) > _rules()["max_heading"]:
+            return None, 0
+        if _rules()["quantity"].search(folded):  # 1.加快推进…建设，确保年内新建…10个
             return _first_clause_of_sentence(rest, folded, len(rest), len(rest))
-        return None, 0
-    if cut > _rules()["max_heading"]:
+        return clean_heading(rest), len(rest)  # the paragraph is the heading, commas and all
+    if cut > _rules()["max_sentence_heading"]:
         return None, 0
     return _first_clause_of_sentence(rest, folded, cut, consumed)
 
@@ -154,6 +160,103 @@ def cut_by_siblings(rest: str, siblings: list[str]) -> tuple[str, int]:
     return clean_heading(rest[:cut]), cut
 
 
+# --- headings run into one paragraph ----------------------------------------------------
+def split_unbroken(paragraphs: list[str]) -> list[str]:
+    """Paragraphs cut before the headings a page printed without line breaks: in a long
+    paragraph, a 一、 or （一） marker right after the end of a sentence starts a new
+    paragraph when its numbers run on (二、 after 一、 in the same paragraph, or the number
+    its level expects after the headings seen so far)."""
+    out: list[str] = []
+    last: dict[int, int] = {}  # level → number of the last heading seen
+    for paragraph in paragraphs:
+        if len(paragraph) >= UNBROKEN_MIN:
+            pieces = _cut_at_headings(paragraph, last)
+        else:
+            pieces = [paragraph]
+        for piece in pieces:
+            found = match_heading(piece)
+            if found is not None and found[0] in (1, 2) and found[1]:
+                number = parse_label_number(found[1])
+                if number is not None:
+                    last = {lvl: n for lvl, n in last.items() if lvl < found[0]}
+                    last[found[0]] = number
+        out += pieces
+    return out
+
+
+UNBROKEN_MIN = 300  # characters: shorter paragraphs are left as the page wrote them
+_RUN_IN = re.compile(r"(?<=[。；;！？!?])\s*(?=(?:[一二三四五六七八九十]+\s*、|[(（]\s*[一二三四五六七八九十]+\s*[)）]))")
+
+
+def _cut_at_headings(paragraph: str, last: dict[int, int]) -> list[str]:
+    folded = fold(paragraph)
+    candidates = []
+    for match in _RUN_IN.finditer(folded):
+        found = match_heading(folded[match.end():match.end() + 60])
+        if found is not None and found[0] in (1, 2) and found[1]:
+            candidates.append((match.end(), found[0], parse_label_number(found[1]) or 0))
+    if not candidates:
+        return [paragraph]
+    head = match_heading(folded[:60])
+    counts = dict(last)
+    if head is not None and head[0] in (1, 2) and head[1]:
+        counts = {lvl: n for lvl, n in counts.items() if lvl < head[0]}
+        counts[head[0]] = parse_label_number(head[1]) or 0
+    cuts = []
+    for position, level, number in candidates:
+        if number == counts.get(level, 0) + 1 or (number == 1 and level in counts and level > min(counts)):
+            cuts.append(position)
+            counts = {lvl: n for lvl, n in counts.items() if lvl < level}
+            counts[level] = number
+    if not cuts:
+        return [paragraph]
+    bounds = [0, *cuts, len(paragraph)]
+    return [paragraph[a:b].strip() for a, b in zip(bounds, bounds[1:]) if paragraph[a:b].strip()]
+
+
+# --- a table of contents --------------------------------------------------------------
+def toc_range(paragraphs: list[str], folded: list[str] | None = None) -> tuple[int, int] | None:
+    """(start, end) of a table of contents among the paragraphs, if there is one: the lines
+    after a 目录 line, or a run of at least TOC_MIN_RUN headings with no text between them
+    whose first comes back later; it ends where an entry comes back (the text begins) or
+    prose starts. Its lines are not the outline."""
+    folded = folded if folded is not None else [fold(p) for p in paragraphs]
+    keys = [_toc_key(f) for f in folded]
+    marker = next((i for i, key in enumerate(keys[:TOC_SCAN]) if key in ("目录", "目錄")), None)
+    strict = marker is None  # without a 目录 line, only numbered headings make a table of contents
+    starts = [marker + 1] if marker is not None else [i for i in range(min(len(keys), TOC_SCAN)) if _toc_like(folded[i], strict)]
+    for start in starts:
+        end, seen = start, set()
+        while end < len(keys) and _toc_like(folded[end], strict) and keys[end] not in seen:
+            seen.add(keys[end])
+            end += 1
+        if marker is not None:
+            return (marker, end) if end > start else None
+        comes_back = end < len(keys) and keys[end] in seen
+        if end - start >= TOC_MIN_RUN and comes_back:
+            return start, end
+    return None
+
+
+TOC_SCAN = 40  # a table of contents opens the body
+TOC_MIN_RUN = 4  # headings in a row, without a 目录 line, before they can be a table of contents
+
+
+def _toc_like(folded: str, strict: bool) -> bool:
+    """An entry: a numbered heading; after a 目录 line, also a short line that is no sentence."""
+    text = folded.strip()
+    if not text:
+        return False
+    if match_heading(text, text) is not None:
+        return True
+    return not strict and len(text) <= 30 and not _SENTENCE_STOP.search(text)
+
+
+def _toc_key(folded: str) -> str:
+    """An entry as it may come back: no spaces, no closing punctuation, no page number."""
+    return re.sub(r"[。.…·\d]*$", "", "".join(folded.split()).rstrip("。；;:："))
+
+
 # --- the tree -------------------------------------------------------------------------
 def parse_outline(
     paragraphs: list[str],
@@ -168,16 +271,25 @@ def parse_outline(
     root = _Node(level=-1)
     preamble = _Node(level=0, parent=root)
     current = preamble
-    last_number: dict[int, int | None] = {}  # level → number of its last heading
+    last_number: dict[int, int | None] = {}  # level → number of its last heading under its parent
+    run_on: dict[int, int] = {}  # level → number of its last heading anywhere
+    toc = toc_range(paragraphs, [folded_body[offsets[i]:offsets[i] + len(p)] for i, p in enumerate(paragraphs)])
+    listed: tuple[_Node, int] | None = None  # a list whose (一) runs on in its heading's line: (node, level)
     for index, paragraph in enumerate(paragraphs):
         folded = folded_body[offsets[index]:offsets[index] + len(paragraph)]
-        node = _heading_node(paragraph, folded, offsets[index], last_number, warnings, index)
+        in_toc = toc is not None and toc[0] <= index < toc[1]
+        node = None if in_toc else _heading_node(paragraph, folded, offsets[index], last_number, warnings, index,
+                                                 run_on)  # fmt: skip
+        if node is not None and listed is not None and node.level == listed[1] and listed[0] is current:
+            node = None  # (二)… of a list that began inline: items of the section's text, not headings
         if node is not None:
             _attach(node, root if current is preamble else current)
             last_number = {lvl: n for lvl, n in last_number.items() if lvl < node.level}
             last_number[node.level] = node.number
             current = node
+            listed = _inline_list(node, folded_body)
         current.spans.append((offsets[index], offsets[index] + len(paragraph)))
+    _demote_name_lists(root)
     nodes = list(_walk(root))
     _resolve_pending(nodes, body_text, warnings)
     for node in nodes:
@@ -205,23 +317,76 @@ def _join(paragraphs: list[str]) -> tuple[str, list[int]]:
 
 
 def _heading_node(paragraph: str, folded: str, offset: int, last_number: dict[int, int | None],
-                  warnings: list[str], index: int) -> _Node | None:  # fmt: skip
+                  warnings: list[str], index: int, run_on: dict[int, int] | None = None) -> _Node | None:  # fmt: skip
+    """The section a paragraph opens, if it opens one. Its number must continue its level
+    under the current parent (one missed heading allowed), or continue the numbering the
+    level has run through the whole document (`run_on`: (一)…(八) under 一、, then (九)
+    under 二、, as in State Council documents)."""
     found = match_heading(paragraph, folded)
     if found is None:
         return None
     level, label, start = found
+    if level >= 3 and _DATA_ROW.search(folded[start:]):
+        return None  # 1 天台县 5661 8802: a numbered row of a table, not a heading
     number = parse_label_number(label) if label else None
     if number is not None:
         expected = (last_number.get(level) or 0) + 1
-        if not expected <= number <= expected + 1:  # allow one missed heading, no more
+        continued = (run_on or {}).get(level, 0) + 1
+        if not (expected <= number <= expected + 1 or (number == continued and number > expected)):
             warnings.append(f"paragraph {index}: {paragraph[:12]!r} breaks the numbering of its level; kept as text")
             return None
+        if run_on is not None:
+            run_on[level] = number
     node = _Node(level=level, label=label, number=number)
     heading, consumed = split_heading(paragraph[start:], folded[start:])
     if heading is None:
         node.pending = (offset + start, offset + len(paragraph))
     node.heading, node.text_start = heading, offset + start + consumed
     return node
+
+
+def _demote_name_lists(node: _Node) -> None:
+    """A run of NAME_LIST_MIN or more numbered lines of level 3 or deeper that are only short
+    names, with no text under any of them (1.某某村 2.某某社区 …: an honour roll), is a list
+    in its parent's text, not sections."""
+    kids = node.children
+    run: list[_Node] = []
+    for child in [*kids, None]:
+        if child is not None and child.level >= 3 and not child.children and _only_a_name(child):
+            if run and run[-1].level != child.level:
+                _fold_into(node, run)
+                run = []
+            run.append(child)
+            continue
+        _fold_into(node, run)
+        run = []
+    for child in node.children:
+        _demote_name_lists(child)
+
+
+def _only_a_name(node: _Node) -> bool:
+    return (node.heading is not None and len(node.heading) <= NAME_MAX and not _SENTENCE_STOP.search(node.heading)
+            and len(node.spans) == 1 and node.spans[0][1] - node.text_start <= 1)  # fmt: skip
+
+
+def _fold_into(parent: _Node, run: list[_Node]) -> None:
+    if len(run) < NAME_LIST_MIN:
+        return
+    parent.children = [c for c in parent.children if c not in run]
+    parent.spans = sorted(parent.spans + [span for item in run for span in item.spans])
+
+
+NAME_LIST_MIN = 3  # numbered names in a row before they are a list
+NAME_MAX = 16  # characters of a name in such a list
+
+
+def _inline_list(node: _Node, folded_body: str) -> tuple[_Node, int] | None:
+    """(node, level) when the node's text starts with a numbered first item on its heading's
+    line (一、基本职能 (一)贯彻执行…): the numbered paragraphs that follow are its list."""
+    found = match_heading(folded_body[node.text_start:node.text_start + 80].split("\n")[0].strip())
+    if node.pending is None and found is not None and found[0] > node.level and parse_label_number(found[1] or "") == 1:
+        return node, found[0]
+    return None
 
 
 def _attach(node: _Node, current: _Node) -> None:
@@ -251,12 +416,14 @@ def _resolve_pending(nodes: list[_Node], body_text: str, warnings: list[str]) ->
 
 
 def _split_inline_items(node: _Node, body_text: str, folded_body: str) -> None:
-    """一是…二是… runs inside a section's own text become child items."""
+    """一是…二是… runs inside a section's own text become child items; a run may go on from
+    paragraph to paragraph (一是… / 二是… / 三是…, one per paragraph)."""
     level = max(_rules()["inline_level"], node.level + 1)
     kept: list[tuple[int, int]] = []
+    expected = 1
     for span_start, span_end in node.spans:
         text_start = max(span_start, node.text_start) if node.label or node.heading else span_start
-        found = _inline_matches(folded_body[text_start:span_end])
+        found, expected = _inline_matches(folded_body[text_start:span_end], expected)
         if not found:
             kept.append((span_start, span_end))
             continue
@@ -268,19 +435,21 @@ def _split_inline_items(node: _Node, body_text: str, folded_body: str) -> None:
             item.text_start = text_start + start + len(label) + 1
             item.heading = _inline_heading(body_text, folded_body, item.text_start, text_start + end)
             node.children.append(item)
-    node.spans = kept
+    node.spans = [(start, end) for start, end in kept if end > start]
 
 
-def _inline_matches(folded: str) -> list[tuple[int, str]]:
-    """Positions of 一是, 二是, … in runs that start at 一 and count up by one."""
+def _inline_matches(folded: str, expected: int = 1) -> tuple[list[tuple[int, str]], int]:
+    """Positions of 一是, 二是, … in runs that start at 一 and count up by one, and the number
+    the run expects next. A run goes on in this text only from its very start (the next
+    paragraph opens with 二是)."""
     found: list[tuple[int, str]] = []
-    expected = 1
     for match in _rules()["inline"].finditer(folded):
         number = parse_label_number(match.group("label"))
-        if number == 1 or (found and number == expected):
+        at_start = not folded[: match.start("label")].strip()
+        if number == 1 or (number == expected and (found or (at_start and expected > 1))):
             found.append((match.start("label"), match.group("label")))
-            expected = number + 1
-    return found
+            expected = (number or 0) + 1
+    return found, expected
 
 
 def _inline_heading(body_text: str, folded_body: str, start: int, end: int) -> str:
@@ -295,6 +464,8 @@ def _inline_heading(body_text: str, folded_body: str, start: int, end: int) -> s
 
 
 _COMMA = re.compile(r"[，,]")
+_DATA_ROW = re.compile(r"\s\d+(?:\.\d+)?%?\s+\d+(?:\.\d+)?%?(?:\s|$)")  # two figures side by side
+_SUB_MARKER = re.compile(r"\s[(]\s*一\s*[)]|\s1\s*[.、]")
 _SENTENCE_STOP = re.compile(r"[。；;]")
 
 

@@ -7,6 +7,7 @@ works on lines (one per block element or table cell, <br> breaks lines) and is p
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 from lxml import etree
@@ -23,21 +24,49 @@ BLOCK_TAGS = frozenset(
 CELL_TAGS = frozenset({"td", "th"})
 EMPTY_CELL = "\x1f"  # stands for a table cell with no text, so "文号: | (empty)" keeps its shape
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+_MARKUP = re.compile(r"</?[A-Za-z][^<>]*>")
+
+
+class PageTooDeep(ValueError):
+    """The page nests deeper than any parser here can read; the message says how it failed."""
 
 
 def parse_html(html: str) -> etree._Element:
-    """Parse leniently and drop non-content elements (scripts, styles, forms' controls).
+    """parse_page without its warnings."""
+    return parse_page(html)[0]
+
+
+def parse_page(html: str) -> tuple[etree._Element, list[str]]:
+    """Parse leniently and drop non-content elements (scripts, styles, forms' controls); the
+    warnings say when libxml2 hit a limit and a second parser read the page.
 
     The tree is libxml2's HTML tree as lxml.html builds it, but of plain lxml elements:
     lxml.html looks up a Python class for every element each time one is touched, which
     costs more than any rule does with it (text_content, drop_tree: see tasks.extract.body).
+    A page nested past libxml2's limit (its error is a fatal "Excessive depth", and the
+    rest of the page is gone) is read again by lexbor (tasks/extract/deep.py); if that
+    fails too, PageTooDeep says so and the page is rejected with that reason.
     """
     html = _XML_DECLARATION.sub("", html)  # lxml refuses str input that declares an encoding
-    root = etree.fromstring(html, _parser())
+    parser = _parser()
+    root = etree.fromstring(html, parser)
+    warnings: list[str] = []
+    if _hit_depth_limit(parser):
+        from tasks.extract.deep import MAX_DEPTH, flatten_deep_html
+
+        root = etree.fromstring(flatten_deep_html(html), parser)
+        if _hit_depth_limit(parser):
+            raise PageTooDeep("libxml2 stopped at its nesting limit, and so did the page lexbor wrote back")
+        warnings.append(f"the page nests deeper than libxml2 reads (2048 levels): read with lexbor, "
+                        f"nesting past {MAX_DEPTH} levels flattened")  # fmt: skip
     if root is None:  # nothing but whitespace, comments or CDATA: a page with no content
-        return empty_document()
+        return empty_document(), warnings
     etree.strip_elements(root, *page_rules()["drop_tags"], etree.Comment, etree.ProcessingInstruction, with_tail=False)
-    return root
+    return root, warnings
+
+
+def _hit_depth_limit(parser: etree.HTMLParser) -> bool:
+    return any("Excessive depth" in entry.message for entry in parser.error_log)
 
 
 def empty_document() -> etree._Element:
@@ -45,11 +74,17 @@ def empty_document() -> etree._Element:
     return etree.fromstring("<html><body></body></html>", _parser())
 
 
-@lru_cache(maxsize=1)
+_LOCAL = threading.local()
+
+
 def _parser() -> etree.HTMLParser:
     """libxml2 silently drops a text node over 10 MB unless told the tree may be huge;
-    page size is bounded where pages are fetched (settings.MAX_RESPONSE_BYTES)."""
-    return etree.HTMLParser(huge_tree=True)
+    page size is bounded where pages are fetched (settings.MAX_RESPONSE_BYTES). One parser
+    per thread: its error log is read after each parse."""
+    parser = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        parser = _LOCAL.parser = etree.HTMLParser(huge_tree=True)
+    return parser
 
 
 text_content = etree.XPath("string()")  # what lxml.html's HtmlElement.text_content() is
@@ -145,7 +180,7 @@ def meta_tags(root: etree._Element) -> dict[str, str]:
     found: dict[str, str] = {}
     for meta in root.iter("meta"):
         name = (meta.get("name") or meta.get("property") or "").strip().lower()
-        content = normalize_space(meta.get("content") or "")
+        content = normalize_space(_MARKUP.sub("", meta.get("content") or ""))  # a CMS may put tags in it
         if name and content:
             found.setdefault(name, content)
     return found

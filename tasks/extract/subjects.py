@@ -31,6 +31,12 @@ def _rules() -> dict:
         "verbs": set(rules["bare_verbs"]),
         "phrase_stop": re.compile("[" + "".join(map(re.escape, set(rules["clause_delimiters"]))) + r"]|\d"),
         "head_stop": re.compile(r"(实现|与|和|在|对|按|将|已|被|经|通过|根据|实行|达到|提高|调整|挂钩)"),
+        "change_head": re.compile(rules["change_head_pattern"]),
+        "object_verb_end": re.compile("(?:" + "|".join(map(re.escape, sorted(rules["object_verbs"], key=len, reverse=True))) + ")$"),
+        "after_opens_no_noun": re.compile(rules["after_opens_no_noun_pattern"]),
+        "place_head": re.compile(rules["place_head_pattern"]),
+        "generic_subject": re.compile(rules["generic_subject_pattern"]),
+        "after_stop": re.compile(rules["after_stop_pattern"]),
         # the last delimiter or closing parenthesis before a position, found in one C-level
         # backtrack (re.match with endpos) instead of a Python loop over characters
         "last_stop": re.compile(".*[" + "".join(map(re.escape, set(rules["clause_delimiters"]) | set(")）"))) + "]",
@@ -101,26 +107,45 @@ def find_subject(
         clause_from = clause_start(sentence, start)
     # the clause up to the number, or from the previous quantity when it sits in this clause
     subject: str | None
-    subject, kind = _head_subject(sentence[max(clause_from, previous_end):start])
-    if kind == _ONE_CJK:  # 惠及 → 惠: a verb of its own; only what follows can say more
-        subject = _phrase_after(sentence, end)
+    head = sentence[max(clause_from, previous_end):start]
+    subject, kind = _head_subject(head)
+    gap_has_text = previous_end < clause_from and _CJK.search(sentence, previous_end, clause_from) is not None
+    inherited = previous_subject if previous_subject and not gap_has_text else None
+    if kind == _CHANGE:  # 比上年增长7.5%, 占生产总值的比重46.2%: of the figure just given
+        subject = previous_subject or _previous_clause_head(sentence, clause_from) or subject
+    elif kind == _ONE_CJK:  # 惠及 → 惠: a verb of its own; only what follows can say more
+        subject = phrase_after(sentence, end)
     elif kind == _NO_NOUN:
-        gap_has_text = previous_end < clause_from and _CJK.search(sentence, previous_end, clause_from) is not None
-        inherited = previous_subject if previous_subject and not gap_has_text else None
-        subject = _phrase_after(sentence, end) or inherited or _previous_clause_head(sentence, clause_from)
+        subject = phrase_after(sentence, end) or inherited or _previous_clause_head(sentence, clause_from)
+    elif (_ends_with_object_verb(head) or _ends_with_object_verb(subject or "") or _rules()["place_head"].search(subject or "")
+          or head.rstrip().endswith(_JOINERS)):  # fmt: skip
+        subject = phrase_after(sentence, end) or subject  # 给予10万元购房补贴, 横溪镇9个移民村: the noun after
+    if subject and kind == _PHRASE and clause_from > 0 and sentence[clause_from - 1] == "、" and previous_end < clause_from:
+        subject = _listed_nouns(sentence, clause_from) + subject  # 低保、特困对象1.2万余人: one figure, both
     max_length = _rules()["max_length"]
     if subject and len(subject) > max_length:
         subject = subject[-max_length:]
     return subject or None
 
 
-_PHRASE, _ONE_CJK, _NO_NOUN = 0, 1, 2
+_SHORT_PARENS = re.compile(r"[(（][\u4e00-\u9fff]{1,4}[)）]")  # 村(社区)儿童主任: part of the noun
+
+
+def _blank_parens(match: re.Match[str]) -> str:
+    return match.group()[1:-1] + "  "  # keeps offsets; the words stay, the brackets go
+
+
+_PHRASE, _ONE_CJK, _NO_NOUN, _CHANGE = 0, 1, 2, 3
+_JOINERS = ("和", "及", "与", "、", "以及")  # …督导员和356名村(社区)儿童主任: the noun follows
 
 
 @lru_cache(maxsize=8192)  # phrases recur across sentences and pages (总投资, 新增床位)
 def _head_subject(head: str) -> tuple[str, int]:
     """The cleaned phrase before a number, and what it is: a phrase, a single CJK character
-    (a verb of its own), or no noun at all (nothing CJK, or only a bare verb)."""
+    (a verb of its own), no noun at all (nothing CJK, or only a bare verb), or only a change
+    or share of something already named (比上年增长, 占…比重)."""
+    if _rules()["change_head"].search(head.strip(" ，,")):
+        return clean_phrase(head), _CHANGE
     subject = clean_phrase(head)
     if len(_CJK.findall(subject)) == 1:
         return subject, _ONE_CJK
@@ -129,14 +154,47 @@ def _head_subject(head: str) -> tuple[str, int]:
     return subject, _PHRASE
 
 
-def _phrase_after(sentence: str, end: int) -> str | None:
-    """1家社区发展基金会 → 社区发展基金会 (the counted noun follows the number)."""
-    tail = _POST_QUALIFIER.sub("", sentence[end:end + 40])
+@lru_cache(maxsize=8192)
+def _ends_with_object_verb(head: str) -> bool:
+    """The phrase before the number ends with a verb whose object is the counted noun."""
+    return _rules()["object_verb_end"].search(head.strip(" ，,")) is not None
+
+
+def _listed_nouns(sentence: str, clause_from: int) -> str:
+    """The nouns joined by 、 right before the clause at `clause_from`, with their 、s, when
+    no number stands among them (低保、 of 低保、特困对象1.2万余人)."""
+    start = clause_start(sentence, clause_from - 1)
+    while start > 0 and sentence[start - 1] == "、" and not _DIGIT.search(sentence, clause_start(sentence, start - 1), start):
+        start = clause_start(sentence, start - 1)
+    listed = sentence[start:clause_from]
+    if _DIGIT.search(listed) or len(listed) > 7:  # a list of short names only, not 通过政府门户网站、
+        return ""
+    return clean_phrase(listed[:-1]) + "、"
+
+
+_DIGIT = re.compile(r"\d")
+_DESCRIBED = re.compile(r"(?:[\u4e00-\u9fff]{1,4}、){1,5}[\u4e00-\u9fff]{1,4}的")
+
+
+def phrase_after(sentence: str, end: int) -> str | None:
+    """1家社区发展基金会 → 社区发展基金会 (the counted noun follows the number), up to a
+    delimiter, a digit or a word that ends a noun phrase (的, 用于, 下沉 …)."""
+    tail = _SHORT_PARENS.sub(_blank_parens, _POST_QUALIFIER.sub("", sentence[end:end + 40]))
     found = _rules()["phrase_stop"].search(tail)  # a delimiter or a decimal digit
     stop = found.start() if found else len(tail)
     if _NOT_CJK.search(tail, 0, stop):  # ², ① are digits to str.isdigit too: only then look closer
         stop = next((i for i, c in enumerate(tail[:stop]) if c.isdigit()), stop)
-    phrase = tail[:stop].strip()
+    if _rules()["after_opens_no_noun"].match(tail):
+        return None  # 1200万元用于…, 3.2%的增幅: no noun follows
+    if tail.startswith("的") and stop > 2:
+        tail, stop = tail[1:], stop - 1  # 全市30%的国内人员: the noun after 的
+    described = _DESCRIBED.match(tail)
+    if described:  # 50个区域化、标准化、便捷化的“爱心食堂”: the noun after the words describing it
+        tail = tail[described.end():]
+        found = _rules()["phrase_stop"].search(tail)
+        stop = found.start() if found else len(tail)
+    ends = _rules()["after_stop"].search(tail, 1, stop)
+    phrase = tail[: ends.start() if ends else stop].strip()
     return phrase if len(_CJK.findall(phrase)) >= 2 and not phrase.startswith(("的", "是")) else None
 
 
@@ -152,13 +210,15 @@ def _previous_clause_head(sentence: str, head_start: int) -> str | None:
 
 
 @lru_cache(maxsize=64)
-def _indicators_for(unit_norm: str) -> tuple[re.Pattern[str] | None, list[tuple[str, re.Pattern[str]]]]:
-    """The indicators whose units admit `unit_norm`, in file order, and one pattern that
-    matches wherever any of them does (most quantities match none: one search says so)."""
+def _indicators_for(unit_norm: str, kind: str | None) -> tuple[re.Pattern[str] | None, list[tuple[str, re.Pattern[str]]]]:
+    """The indicators whose units admit `unit_norm` and whose kinds admit `kind`, in file
+    order, and one pattern that matches wherever any of them does (most quantities match
+    none: one search says so)."""
     fitting = []
     for row in indicators():
         unit_norms = {u.strip() for u in row["unit_norms"].split(";") if u.strip()}
-        if not unit_norms or unit_norm in unit_norms:
+        kinds = {k.strip() for k in (row.get("kinds") or "").split(";") if k.strip()}
+        if (not unit_norms or unit_norm in unit_norms) and (not kinds or kind is None or kind in kinds):
             fitting.append((row["code"], re.compile(row["pattern"])))
     if not fitting:
         return None, fitting
@@ -169,18 +229,45 @@ def _indicators_for(unit_norm: str) -> tuple[re.Pattern[str] | None, list[tuple[
     return any_of, fitting
 
 
-def assign_indicator(subject: str | None, context: str, unit_norm: str) -> str | None:
-    """The first indicator of config/indicators.csv whose pattern matches and whose units fit.
+_COUNT_UNITS = frozenset({"person", "household", "item", "bed", "couple", "person-time", "household-time"})
+# two categories joined (孤儿及事实无人抚养儿童), not a verb ending in 及 (惠及, 涉及, 普及)
+_JOINED = re.compile(r"[\u4e00-\u9fff]{2,}((?<![惠涉普以危波提触企顾论推遍])及|和|与|、|或)[\u4e00-\u9fff]{2,}")
+
+
+def assign_indicator(subject: str | None, context: str, unit_norm: str, kind: str | None = None) -> str | None:
+    """The first indicator of config/indicators.csv whose pattern matches and whose units
+    and kinds fit: a removal (退出低保68户) or a cumulative count never feeds a stock.
 
     Matched on the subject; only a quantity without one falls back to the text just
     before it (`context`), which is broader and so less reliable.
     """
-    return indicator_of(subject if subject else context[-30:], unit_norm)
+    if subject and unit_norm in _COUNT_UNITS and (_JOINED.search(subject) or subject.rstrip().endswith("”")):
+        return None  # 孤儿及事实无人抚养儿童195人, “身后一件事”6602件: a pair of categories, a named item
+    found = indicator_of(subject if subject else context[-30:], unit_norm, kind)
+    if found is None and subject and _rules()["generic_subject"].search(subject):
+        # 福利彩票投注机163台，全年销售金额2.92亿: a generic noun takes what the sentence names
+        found = indicator_of(context[-40:], unit_norm, kind)
+    return found
 
 
 @lru_cache(maxsize=8192)  # subjects recur: the same phrase, the same answer
-def indicator_of(text: str, unit_norm: str) -> str | None:
-    any_of, fitting = _indicators_for(unit_norm)
+def indicator_of(text: str, unit_norm: str, kind: str | None = None) -> str | None:
+    """The fitting indicator whose pattern matches nearest the end of the phrase (a Chinese
+    noun phrase ends with its head: 社会组织公益项目 is a project, not an organisation), the
+    first in file order among equals. Spaces (a blanked pinyin gloss) do not count."""
+    text = "".join(text.split())
+    any_of, fitting = _indicators_for(unit_norm, kind)
     if any_of is None or not any_of.search(text):
         return None
-    return next((code for code, pattern in fitting if pattern.search(text)), None)
+    best: tuple[int, str] | None = None
+    for code, pattern in fitting:
+        ends = [match.end() for match in pattern.finditer(text)]
+        if ends and (best is None or max(ends) > best[0]):
+            best = (max(ends), code)
+    return best[1] if best else None
+
+
+@lru_cache(maxsize=1)
+def indicator_patterns() -> dict[str, re.Pattern[str]]:
+    """code → its compiled pattern (config/indicators.csv)."""
+    return {row["code"]: re.compile(row["pattern"]) for row in indicators()}

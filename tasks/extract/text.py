@@ -34,20 +34,30 @@ def _fold_pattern() -> re.Pattern[str]:
 
 
 def fold(text: str) -> str:
-    """Width- and variant-fold `text` without changing its length."""
+    """Width- and variant-fold `text` without changing its length; pinyin glosses a page
+    prints after characters (統(tǒng)計(jì)) become spaces, so 統計 still reads as a word."""
     # str.translate looks every character up (slow on CJK text) and a substitution calls back
     # for each folded one (every ，); replacing each distinct folded character once, found by a
     # search that resumes where the last one was (folding keeps every offset), is faster
     pattern = _fold_pattern()
     found = pattern.search(text)
-    if found is None:
-        return text
-    table = _fold_table()
-    while found is not None:
-        char = found.group()
-        text = text.replace(char, table[ord(char)])
-        found = pattern.search(text, found.start() + 1)
+    if found is not None:
+        table = _fold_table()
+        while found is not None:
+            char = found.group()
+            text = text.replace(char, table[ord(char)])
+            found = pattern.search(text, found.start() + 1)
+    if "(" in text and _GLOSS.search(text) is not None:
+        text = _GLOSS.sub(_blank, text)
     return text
+
+
+# a pinyin reading in brackets right after a Chinese character: 國(guó) 經(jīng)
+_GLOSS = re.compile("(?<=[\u4e00-\u9fff])\\([a-z\u00e0-\u00fc\u0101-\u01dc]{2,6}\\)")
+
+
+def _blank(match: re.Match[str]) -> str:
+    return " " * len(match.group())
 
 
 def fold_lines(lines: list[str]) -> list[str]:

@@ -81,3 +81,12 @@ def indicators() -> list[dict[str, str]]:
         if not row["code"] or not row["pattern"]:
             raise VocabularyError(f"config/indicators.csv: empty code or pattern in {row}")
     return rows
+
+
+@lru_cache(maxsize=1)
+def key_rules() -> dict[str, Any]:
+    rules = _read_yaml("keys.yaml")
+    for row in rules.get("document_ids") or []:
+        if not row.get("name") or "(?P<id>" not in (row.get("pattern") or ""):
+            raise VocabularyError(f"config/keys.yaml: a document id needs a name and a pattern with (?P<id>…): {row}")
+    return rules

@@ -25,7 +25,8 @@ select
     p.extractor_version,
     p.version,
     ctx.run_id,
-    ctx.load_id
+    ctx.load_id,
+    p.key_kind
 from load_plan as p
 cross join load_context as ctx
 where p.action <> 'unchanged';

@@ -1,0 +1,88 @@
+"""What kind of figure a metric is, and what scope it covers: general rules over its sentence.
+
+Kinds (config/metric_rules.yaml `kinds`, a closed vocabulary):
+  level       a stock at a point in time: 低保对象5661户, 标准950元/人/月
+  amount      a flow over the period: 发放低保金8350.3万元, 办结4193件
+  cumulative  a count of events summed over time: 累计发放23082户次
+  change      a difference: 新增3家, 提高了20元, 比上年增加66间
+  rate        a growth rate: 增长5.9%, 下降2个百分点
+  share       a proportion: 占60%, 覆盖率98%, 不高于房价的70%
+  part        a part of a figure just given: 其中…
+  removal     taken off a roll: 退出, 核减, 清退, 停发
+  target      a planned or promised figure: 力争, 计划, 不少于 (in a plan)
+  other       none of these (a duration, a threshold)
+Scope: 城市 / 农村 / 城乡, where the clause says so for this figure.
+Cue words are data; the first kind whose cues stand in the figure's clause before it wins,
+in the order the configuration lists them.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from tasks.extract.vocab import metric_rules
+
+KINDS = ("level", "amount", "cumulative", "change", "rate", "share", "part", "removal", "target", "other")
+_PERCENT_UNITS = frozenset({"percent", "percentage-point", "permille", "bp"})
+_COUNTS = frozenset({"person", "household", "item", "bed", "couple", "person-time", "household-time", "person-day"})
+
+
+@lru_cache(maxsize=1)
+def _rules() -> dict:
+    rules = metric_rules()["kinds"]
+    cues = [(kind, re.compile("(?:" + "|".join(words) + ")")) for kind, words in rules["cues"].items()]
+    return {
+        "cues": cues,
+        "standards": re.compile("(?:" + "|".join(rules["standard_words"]) + ")"),
+        "stocks": re.compile("(?:" + "|".join(rules["stock_words"]) + ")"),
+        "flows": re.compile("(?:" + "|".join(rules["flow_words"]) + ")"),
+        # 共359人通过考试: the verb after the count makes it an event too
+        "flow_after": re.compile("(?:次|人次)?(?:" + "|".join(rules["flow_words"]) + ")"),
+        "scopes": [(scope, re.compile(pattern)) for scope, pattern in rules["scopes"].items()],
+        "window": int(rules["window"]),
+    }
+
+
+def kind_of(folded: str, start: int, clause_from: int, unit_norm: str, listed_after: str | None = None,
+            end: int | None = None) -> str:
+    """The kind of the figure at folded[start:…], from the words of its clause before it;
+    `listed_after`: the kind of the figure it follows in a list (增长6.1%、8%), which it
+    shares unless a cue of its own says otherwise."""
+    rules = _rules()
+    head = folded[max(clause_from, start - rules["window"]):start]
+    sentence_head = folded[max(0, start - 2 * rules["window"]):start]
+    opened_by = folded[max(0, clause_from - 4):clause_from]  # 其中，第一产业…: a clause 其中 opens
+    for kind, pattern in rules["cues"]:
+        text = sentence_head if kind == "target" else (opened_by + head if kind == "part" else head)
+        if pattern.search(text):
+            if kind == "rate" and unit_norm not in _PERCENT_UNITS:
+                return "change"  # 比上年增加66间: a difference, not a rate
+            if kind == "cumulative" and unit_norm == "yuan":
+                return "amount"  # 累计发放资金3045万元: the year's total, not a count of events
+            return kind
+    if listed_after is not None:
+        return listed_after
+    if unit_norm in _PERCENT_UNITS:
+        return "share"
+    if unit_norm.startswith("yuan/") or (unit_norm != "yuan" and rules["standards"].search(head)):
+        return "level"  # a standard or a rate per person is its level at the time
+    if rules["stocks"].search(head):
+        return "level"
+    after = folded[end:end + 6] if end is not None else ""
+    if rules["flows"].search(head) or unit_norm == "yuan" or rules["flow_after"].match(after):
+        return "amount"  # 发放低保金8350.3万元, 办结4193件, 地区生产总值564亿元: over the period
+    if unit_norm in _COUNTS:
+        return "level"  # 低保对象5661户: a noun and its count, a stock
+    return "other"
+
+
+def scope_of(folded: str, start: int, clause_from: int, subject: str | None) -> str | None:
+    """城市 / 农村 / 城乡 when the figure's subject or clause names one (nearest first)."""
+    text = (subject or "") + " " + folded[clause_from:start]
+    found: tuple[int, str] | None = None
+    for scope, pattern in _rules()["scopes"]:
+        for match in pattern.finditer(text):
+            if found is None or match.start() > found[0]:
+                found = (match.start(), scope)
+    return found[1] if found else None
