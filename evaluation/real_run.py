@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import urlsplit
 
 from evaluation.real_gold import ArticleGold, ListingGold, RealGold, load_real_gold
 from evaluation.real_score import (BodyScore, MetricScore, same_date, score_body, score_items, score_metadata,
@@ -116,7 +117,11 @@ def _totals(per_doc: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 # --- listings ------------------------------------------------------------------------------------
 def score_listing(html: str, gold: ListingGold) -> dict[str, Any]:
-    source = parse_source({"name": "eval", "region": "-", "listing_urls": [gold.assumed_url]})
+    # every host the gold's links live on is allowed (a search page lists many sites): the
+    # host filter is configuration, what is scored is telling articles from the rest
+    hosts = sorted({host for u in [gold.assumed_url, *gold.articles, *gold.not_articles]
+                    if (host := urlsplit(u).hostname)})
+    source = parse_source({"name": "eval", "region": "-", "listing_urls": [gold.assumed_url], "allowed_hosts": hosts})
     page = parse_listing(html, gold.assumed_url, source)
     found = [link.url for link in page.links]
     articles = PRF(tp=len(set(found) & set(gold.articles)), fp=len(set(found) - set(gold.articles)),

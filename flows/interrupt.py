@@ -80,7 +80,7 @@ def unwatch(run: ActiveRun) -> None:
             _active = None
 
 
-_LEDGER = threading.Lock()  # held while the run's row in `runs` is written
+_LEDGER = threading.Lock()  # held while the warehouse is opened and the run's row in `runs` written
 
 
 @contextmanager
@@ -165,12 +165,22 @@ def _wait_for_signals(reader: socket.socket, done: threading.Event, what: str) -
             if stopping:  # a second signal: now
                 os._exit(128 + signum)
             stopping = True
+            _mute_logging()
             threading.Thread(target=_stop, args=(signum, what), name="govetl-stop", daemon=True).start()
+
+
+def _mute_logging() -> None:
+    """No more log output: the stop's line is the operator's. Every handler is raised above
+    CRITICAL too, since Prefect's internal loggers ignore logging.disable."""
+    logging.disable(logging.CRITICAL)
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict))]
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            handler.setLevel(logging.CRITICAL + 1)
 
 
 def _stop(signum: int, what: str) -> NoReturn:
     request_stop()
-    logging.disable(logging.CRITICAL)
     name = signal.Signals(signum).name
     try:
         with _state_lock:

@@ -28,6 +28,7 @@ from tasks import settings
 from tasks.crawl.archive import RawArchive
 from tasks.crawl.runlock import run_lock
 from tasks.sources import read_sources, select_sources
+from warehouse.rebuild import check_warehouse
 
 
 # The ignore below: Prefect annotates task_runner as TaskRunner[PrefectFuture[Any]], invariant
@@ -47,6 +48,7 @@ def nightly(
                   "revalidate_after_hours": revalidate_after_hours, "flow_run_id": current_flow_run_id()}  # fmt: skip
     archive_file = archive_path(archive_dir, warehouse_path)
     with reported_run(summary, "nightly run", warehouse_path, archive_file, parameters) as run:
+        check_warehouse(warehouse_path, archive_dir=archive_dir)  # damaged: say how to rebuild it
         configured = read_sources(sources_file)
         sources = select_sources(configured, only, where=sources_file)
         with run_lock(warehouse_path):

@@ -24,6 +24,7 @@ from tasks import settings
 from tasks.crawl.archive import RawArchive
 from tasks.crawl.runlock import run_lock
 from tasks.sources import read_sources
+from warehouse.rebuild import check_warehouse
 
 
 @flow(name="reprocess-archive")
@@ -39,6 +40,7 @@ def reprocess(
                   "flow_run_id": current_flow_run_id()}  # fmt: skip
     archive_file = archive_path(archive_dir, warehouse_path)
     with reported_run(summary, "reprocessing", warehouse_path, archive_file, parameters) as run:
+        check_warehouse(warehouse_path, archive_dir=archive_dir)  # damaged: say how to rebuild it
         sources = {s.name: s for s in read_sources(sources_file)}  # disabled ones too: their pages are archived
         with run_lock(warehouse_path), RawArchive(archive_file) as archive:
             run.stage = "load"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import os
 import sqlite3
 import sys
 import time
@@ -47,8 +46,9 @@ from tasks.crawl.runlock import RunInterrupted, RunLockedError
 from tasks.extract.compiled import stale_build_note
 from tasks.sources import SourceConfigError, read_sources, select_sources
 from tasks.summary import RunSummary, SourceCounts, format_summary, summary_markdown
-from warehouse import WarehouseFormatError, WarehouseLockedError
+from warehouse import WarehouseDamaged, WarehouseFormatError, WarehouseLockedError
 from warehouse.connect import check_format
+from warehouse.rebuild import check_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ class DiskFull(RunFailed):
 
 
 # Failures an operator can act on: their message is the run's, with no traceback.
-_EXPECTED = (RunFailed, RunLockedError, WarehouseLockedError, WarehouseFormatError, ArchiveDamagedError,
-             SourceConfigError)  # fmt: skip
+_EXPECTED = (RunFailed, RunLockedError, WarehouseLockedError, WarehouseFormatError, WarehouseDamaged,
+             ArchiveDamagedError, SourceConfigError)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -245,9 +245,10 @@ def run_from_cli(flow: Callable, what: str, preflight: Callable[[], None] | None
 
 def check_inputs(sources_file: str, only: list[str] | None, warehouse_path: str, archive_dir: str | None) -> None:
     """The preflight of a nightly run: the sources file reads, `--only` names sources it
-    has, the archive (if there is one) is sound."""
+    has, the archive and the warehouse (if there are any) are sound."""
     select_sources(read_sources(sources_file), only, where=sources_file)
     raw_archive.check(archive_path(archive_dir, warehouse_path))
+    check_warehouse(warehouse_path, archive_dir=archive_dir)
 
 
 @contextmanager

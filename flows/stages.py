@@ -31,6 +31,7 @@ from tasks.steps import (SourcePlan, batches, describe_plan, discover_source, ex
                          gone_recheck_after)  # fmt: skip
 from tasks.summary import RunSummary, SourceCounts
 from warehouse import connect, finish_run, record_fetch_log, run_checks, snapshot, start_run
+from warehouse.history import history_notes
 from warehouse.runs import RUN_COUNTS
 
 log = logging.getLogger(__name__)
@@ -105,11 +106,8 @@ def load_archived(fetches: Callable[[], Iterable[ArchivedFetch]], archive: RawAr
     """
     summary.timings.setdefault("extract", 0.0)
     summary.timings.setdefault("load", 0.0)
-    con = connect(warehouse_path)
+    con = _open_and_start(warehouse_path, summary, parameters)
     try:
-        with ledger_write():
-            start_run(con, summary.run_id, flow_run_id=parameters.get("flow_run_id"), parameters=parameters,
-                      started_at=summary.started_at)  # fmt: skip
         _forget_loads_unknown_to(con, archive, summary)
         wrote = False
         for number, chunk in enumerate(batches(list(fetches()), batch_size)):
@@ -119,19 +117,7 @@ def load_archived(fetches: Callable[[], Iterable[ArchivedFetch]], archive: RawAr
             for outcome in done.value:
                 summary.counts(outcome.source).add_loads([outcome])
                 wrote = wrote or outcome.status != "unchanged" or outcome.reason == "reextracted"
-        summary.timings.setdefault("finalise", 0.0)
-        with timed(summary, "finalise"):
-            with timed(summary, "finalise.fetch_log"):  # this run's, and any an earlier run left
-                newest = con.execute("select max(fetch_id) from fetch_log").fetchone()
-                record_fetch_log(con, archive.fetch_log_after(newest[0] if newest else None))
-            if wrote:  # the checks read the whole warehouse: pointless when no data table changed
-                with timed(summary, "finalise.checks"):
-                    summary.checks = [vars(c) for c in run_checks(con, summary.run_id)]
-            with ledger_write():
-                finish_run(con, summary.run_id, status=status, counts=run_counts(summary),
-                           sources=source_counts(summary), message=summary.message,
-                           timings=summary.timings)  # fmt: skip
-            summary.status = status
+        _finalise(con, archive, summary, wrote, status)
     except (OSError, sqlite3.Error, duckdb.Error) as exc:
         _fail_if_disk_full(exc, con, summary)
         raise
@@ -145,6 +131,40 @@ def load_archived(fetches: Callable[[], Iterable[ArchivedFetch]], archive: RawAr
                 raise
             with connect(warehouse_path) as again:
                 _fail_if_disk_full(exc, again, summary)
+
+
+def _finalise(con: duckdb.DuckDBPyConnection, archive: RawArchive, summary: RunSummary, wrote: bool,
+              status: str) -> None:  # fmt: skip
+    """Copy the fetch log, check quality when data changed, and close the run as `status`."""
+    summary.timings.setdefault("finalise", 0.0)  # from here on, a stop says "during finalise"
+    with timed(summary, "finalise"):
+        with timed(summary, "finalise.fetch_log"):  # this run's, and any an earlier run left
+            newest = con.execute("select max(fetch_id) from fetch_log").fetchone()
+            record_fetch_log(con, archive.fetch_log_after(newest[0] if newest else None))
+        for note in history_notes(con, summary.started_at):  # gone, superseded, conflicts found this run
+            add_note(summary, note)
+        if wrote:  # the checks read the whole warehouse: pointless when no data table changed
+            with timed(summary, "finalise.checks"):
+                summary.checks = [vars(c) for c in run_checks(con, summary.run_id)]
+        with ledger_write():
+            finish_run(con, summary.run_id, status=status, counts=run_counts(summary),
+                       sources=source_counts(summary), message=summary.message, timings=summary.timings)  # fmt: skip
+        summary.status = status
+
+
+def _open_and_start(warehouse_path: str, summary: RunSummary, parameters: dict) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (creating and migrating it if need be) and record the run as
+    running, as one step of the run ledger: a stop that begins meanwhile records the run
+    only after both (flows/interrupt.py), never on a half-created file."""
+    with ledger_write():
+        con = connect(warehouse_path)
+        try:
+            start_run(con, summary.run_id, flow_run_id=parameters.get("flow_run_id"), parameters=parameters,
+                      started_at=summary.started_at)  # fmt: skip
+        except BaseException:
+            con.close()
+            raise
+    return con
 
 
 def _forget_loads_unknown_to(con: duckdb.DuckDBPyConnection, archive: RawArchive, summary: RunSummary) -> None:

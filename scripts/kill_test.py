@@ -45,6 +45,7 @@ import duckdb  # noqa: E402
 
 from sample_site import SampleSiteServer, build_sample_corpus  # noqa: E402
 from sample_site.content import load_sample_sites  # noqa: E402
+from warehouse.tx import one_row  # noqa: E402
 
 STAGES = ("fetch", "extract", "load", "finalise")
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
@@ -201,11 +202,11 @@ def _check_stop(result: Try, stderr: str, after: str, warehouse: Path) -> None:
 def _check_whole(result: Try, warehouse: Path) -> None:
     listed = expected_reports()
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        count, distinct = con.execute("select count(*), count(distinct index_no) from reports").fetchone()
-        empty = con.execute("select count(*) from reports r anti join sections s using (index_no)").fetchone()[0]
+        count, distinct = one_row(con, "select count(*), count(distinct index_no) from reports")
+        (empty,) = one_row(con, "select count(*) from reports r anti join sections s using (index_no)")
         logged = dict(con.execute("select fetch_id, count(*) from fetch_log group by fetch_id").fetchall())
-        running = con.execute("select count(*) from runs where status = 'running'").fetchone()[0]
-        urls = con.execute("select count(*), count(distinct url) from report_urls").fetchone()
+        (running,) = one_row(con, "select count(*) from runs where status = 'running'")
+        urls = one_row(con, "select count(*), count(distinct url) from report_urls")
     result.reports = count
     if (count, distinct) != (listed, listed):
         result.problems.append(f"{count} reports ({distinct} distinct), not {listed}")

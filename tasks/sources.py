@@ -36,7 +36,7 @@ class SourceConfigError(ValueError):
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
-        self.key = key  # the key of the entry at fault, when one is
+        self.key = key  # the key of the entry at fault (or the environment variable), when one is
 
 
 def expand_env(text: str, env: Mapping[str, str] | None = None) -> str:
@@ -48,7 +48,7 @@ def expand_env(text: str, env: Mapping[str, str] | None = None) -> str:
             return values[name]
         if default is not None:
             return default
-        raise SourceConfigError(f"environment variable {name} is not set and has no default")
+        raise SourceConfigError(f"environment variable {name} is not set and has no default", key=name)
 
     return _ENV_REF.sub(replace, text)
 
@@ -96,9 +96,8 @@ def _expanded(text: str, path: str | Path) -> str:
     """expand_env, its error located at the line that names the variable."""
     try:
         return expand_env(text)
-    except SourceConfigError as exc:
-        name = str(exc).split()[2]  # "environment variable NAME is not set …"
-        line = next((n for n, row in enumerate(text.splitlines(), 1) if "${" + name in row), None)
+    except SourceConfigError as exc:  # its key is the variable's name
+        line = next((n for n, row in enumerate(text.splitlines(), 1) if "${" + str(exc.key) in row), None)
         raise SourceConfigError(f"{path}{f' line {line}' if line else ''}: {exc}") from None
 
 

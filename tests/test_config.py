@@ -89,3 +89,11 @@ def test_a_second_holder_of_the_run_lock_waits_then_names_the_first(tmp_path):
         holder.wait()
     with run_lock(warehouse, timeout=1):  # the OS released the dead holder's lock
         pass
+
+
+def test_every_key_the_sources_files_use_is_documented_in_the_header():
+    header = (ROOT / "sources.yaml").read_text(encoding="utf-8").split("sources:")[0]
+    documented = set(re.findall(r"^#   ([a-z_]+)", header, re.M)) | set(re.findall(r"^#   [a-z_]+, ([a-z_]+)", header, re.M))
+    for name in ("sources.yaml", "sources.real.yaml"):
+        for entry in yaml.safe_load((ROOT / name).read_text(encoding="utf-8"))["sources"]:
+            assert set(entry) <= documented, (name, set(entry) - documented)

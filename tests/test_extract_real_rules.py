@@ -257,3 +257,12 @@ def test_a_saved_gbk_page_without_a_charset_is_read_right_by_the_command_line(tm
                           text=True, timeout=60, check=True)  # fmt: skip
     report = json.loads(done.stdout)["report"]
     assert report["title"] == "某县民政局2023年工作总结" and report["body_text"].startswith(OPENING[:20])
+
+
+def test_an_empty_label_gives_way_to_a_filled_one_and_a_news_dateline_dates_the_page():
+    filled = extract(article(paragraphs(OPENING), before="<p>发文日期：</p><p>发布时间：2025-06-03</p>")).report
+    assert filled.publish_date == date(2025, 6, 3)
+    empty = extract(article(paragraphs(OPENING), before="<p>发布日期：</p><p>时间：2025-06-03</p>")).report
+    assert empty.publish_date is None  # the page says it has none: no looser label fills it
+    news = extract(article(paragraphs(OPENING), before="<p>2005年08月16日　来源：新华网</p>")).report
+    assert (news.publish_date, news.publisher) == (date(2005, 8, 16), "新华网")

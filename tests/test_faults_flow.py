@@ -1056,3 +1056,13 @@ def test_a_full_disk_fails_the_run_with_that_reason_recorded(h, server, tmp_path
     assert status == "failed" and message.startswith("disk full writing the warehouse")  # not "killed or crashed"
     with sqlite3.connect(tmp_path / "archive" / "archive.sqlite") as con:
         assert con.execute("select count(*) from fetches where outcome = 'fetched'").fetchone()[0] == 6  # all kept
+
+
+def test_a_configuration_error_in_a_deployment_run_fails_it_with_the_message_not_a_traceback(h, server):
+    h.sources_file.write_text("sources:\n  - name: cixi\n    region: 慈溪市\n    listing_urls: [/relative/path]\n",
+                              encoding="utf-8")  # fmt: skip
+    with pytest.raises(FailedRun) as failed:
+        h.run()
+    assert str(failed.value) == (f"{h.sources_file} line 4, source 'cixi': listing URL '/relative/path' is not an "
+                                 "absolute http(s) URL")  # fmt: skip
+    assert h._summaries[-1].status == "failed" and not h.warehouse.exists()  # nothing started, nothing created

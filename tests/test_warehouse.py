@@ -17,6 +17,7 @@ from tasks.records import Metric, Section
 from tasks import settings
 from warehouse.connect import connect, memory_limit
 from warehouse.errors import MigrationError, WarehouseKeyError
+from warehouse.history import history_notes
 from warehouse.load import count_outcomes, load_pages, record_fetch_log
 from warehouse.migrate import VIEWS_DIR, list_migrations, migrate
 from warehouse.quality import run_checks
@@ -174,17 +175,16 @@ def test_second_identical_load_writes_nothing(con) -> None:
 
 def test_two_urls_with_one_index_no_are_one_report(con) -> None:
     first = make_page("IDX-A", url="http://a/1.html", fetched_at=later(1))
-    second = make_page("IDX-A", url="http://a/2.html", fetched_at=later(2), body="newer fetch")
+    second = make_page("IDX-A", url="http://a/2.html", fetched_at=later(2))  # the same page, another column
     outcomes = load_pages(con, "run-1", [second, first], T0)  # order in the batch is irrelevant
     assert [(o.url, o.status, o.reason) for o in outcomes] == [
-        ("http://a/2.html", "new", None), ("http://a/1.html", "unchanged", "duplicate_in_batch")]
-    assert one(con, "select count(*), any_value(url), any_value(body_text) from reports") == (
-        1, "http://a/2.html", "newer fetch")
+        ("http://a/2.html", "unchanged", "duplicate_in_batch"), ("http://a/1.html", "new", None)]
+    assert one(con, "select count(*), any_value(url) from reports") == (1, "http://a/1.html")  # the first fetch
     assert one(con, "select count(*) from report_versions") == (1,)
 
-    third = make_page("IDX-A", url="http://a/3.html", body="newer fetch")  # same content
+    third = make_page("IDX-A", url="http://a/3.html")  # same content
     [outcome] = load_pages(con, "run-2", [third], later(60))
-    assert outcome.status == "unchanged"
+    assert (outcome.status, outcome.reason) == ("unchanged", None)
     assert con.execute("select url, first_seen_at from report_urls order by url").fetchall() == [
         ("http://a/1.html", T0), ("http://a/2.html", T0), ("http://a/3.html", later(60))]
     assert one(con, "select n_urls, version from latest_reports") == (3, 1)
@@ -416,3 +416,175 @@ def test_a_run_left_running_is_closed_as_failed_by_the_next(con) -> None:
                        "from runs order by started_at").fetchall() == [
         ("killed", "failed", later(60), True), ("next", "running", None, None)]
 
+
+
+# --- history: rekeyed, superseded, in conflict, gone (warehouse/history.py) ----------------
+def keyed(page, kind: str):
+    """The page as the extractor keys it: key_kind index_no, document_id or url."""
+    page.extraction.report.key_kind = kind
+    return page
+
+
+def stand_in(url: str, **kwargs):
+    """A page that states no 索引号, keyed by its URL."""
+    return keyed(make_page(url, url=url, **kwargs), "url")
+
+
+def rows_keyed_by(con, key: str) -> dict[str, int]:
+    """Rows under `key` in every table with an index_no column."""
+    tables = ("reports", "report_versions", "report_urls", "sections", "metrics", "ranks", "search_sections")
+    return {t: one(con, f"select count(*) from {t} where index_no = ?", key)[0] for t in tables}
+
+
+def test_a_page_that_states_an_index_no_later_takes_it_with_its_whole_history(con) -> None:
+    url = "http://gov.example/tiantai/report.html"
+    [first] = load_pages(con, "run-1", [stand_in(url, body="正文第一版")], T0)
+    assert (first.status, first.index_no) == ("new", url)
+    before = rows_keyed_by(con, url)
+
+    page = keyed(make_page("331023-01/2023-0042", url=url, body="正文第二版"), "index_no")
+    [outcome] = load_pages(con, "run-2", [page], later(60))
+
+    assert (outcome.status, outcome.reason, outcome.index_no) == ("changed", "rekeyed", "331023-01/2023-0042")
+    assert rows_keyed_by(con, url) == dict.fromkeys(before, 0)  # no duplicate left under the stand-in
+    after = rows_keyed_by(con, "331023-01/2023-0042")
+    assert after == before | {"report_versions": 2}
+    assert con.execute("select version, url, change_kind, observed_at, body_text from report_versions "
+                       "order by version").fetchall() == [
+        (1, url, "new", T0, "正文第一版"), (2, url, "content_changed", later(60), "正文第二版")]
+    assert one(con, "select key_kind, former_key, version, first_seen_at from reports") == (
+        "index_no", url, 2, T0)
+    assert one(con, "select count(*) from latest_reports") == (1,)
+    assert {r.status for r in run_checks(con, "run-2")} == {"pass"}
+    checksums = table_checksums(con, DATA_TABLES)
+    again = keyed(make_page("331023-01/2023-0042", url=url, body="正文第二版"), "index_no")
+    assert load_pages(con, "run-3", [again], later(120))[0].status == "unchanged"
+    assert table_checksums(con, DATA_TABLES) == checksums
+
+
+def test_a_document_id_report_is_rekeyed_from_another_spelling_of_its_url(con) -> None:
+    url = "http://gov.example/art/2023/3/31/art_1229041658_4241502.html"
+    load_pages(con, "run-1", [keyed(make_page("gov.example/art:4241502", url=url), "document_id")], T0)
+    moved = keyed(make_page("IDX-9", url=url + "?from=list", body="新正文"), "index_no")
+    [outcome] = load_pages(con, "run-2", [moved], later(60))
+    assert (outcome.status, outcome.reason) == ("changed", "rekeyed")
+    assert con.execute("select index_no, former_key from reports").fetchall() == [
+        ("IDX-9", "gov.example/art:4241502")]
+    assert one(con, "select count(*) from report_urls where index_no = 'IDX-9'") == (2,)
+
+
+def test_a_page_that_stops_stating_its_index_no_stays_its_report(con) -> None:
+    url = "http://gov.example/tiantai/kept.html"
+    load_pages(con, "run-1", [keyed(make_page("IDX-K", url=url), "index_no")], T0)
+    [outcome] = load_pages(con, "run-2", [stand_in(url, body="改版后的页面")], later(60))
+    assert (outcome.status, outcome.index_no) == ("changed", "IDX-K")
+    assert con.execute("select index_no, key_kind, version from reports").fetchall() == [("IDX-K", "index_no", 2)]
+    assert one(con, "select count(*) from sections where index_no <> 'IDX-K'") == (0,)
+
+
+def test_a_url_stating_another_index_no_supersedes_its_old_report(con) -> None:
+    urls = {key: f"http://gov.example/a/{key}.html" for key in ("A", "B", "C")}
+    load_pages(con, "run-1", [make_page(key, url=url) for key, url in urls.items()], T0)
+    renumbered = make_page("D", url=urls["B"], body=make_page("B").extraction.report.body_text)
+
+    [outcome] = load_pages(con, "run-2", [renumbered], later(60))
+
+    assert (outcome.status, outcome.index_no) == ("new", "D")
+    assert con.execute("select index_no, superseded_by, superseded_at from reports order by index_no").fetchall() == [
+        ("A", None, None), ("B", "D", later(60)), ("C", None, None), ("D", None, None)]
+    assert [k for (k,) in con.execute("select index_no from latest_reports order by 1").fetchall()] == ["A", "C", "D"]
+    per_report = dict(con.execute("select index_no, count(*) from indicator_series group by 1").fetchall())
+    assert per_report == {"A": 3, "C": 3, "D": 3}  # B's figures are D's: counted once
+    assert {k for (k,) in con.execute("select distinct index_no from report_outline").fetchall()} == {"A", "C", "D"}
+    assert "B" not in {k for (k,) in con.execute("select index_no from search('养老床位')").fetchall()}
+    assert con.execute("select index_no, url, moved_to from report_urls where url = ? order by 1",
+                       [urls["B"]]).fetchall() == [("B", urls["B"], "D"), ("D", urls["B"], None)]  # the link kept
+    assert {r.check_name: r.status for r in run_checks(con, "run-2")} == dict.fromkeys(
+        [r.check_name for r in run_checks(con, "run-2")], "pass")
+    checksums = table_checksums(con, DATA_TABLES)
+    load_pages(con, "run-3", [make_page("D", url=urls["B"], body=renumbered.extraction.report.body_text)], later(90))
+    assert table_checksums(con, DATA_TABLES) == checksums
+
+    back = make_page("B", url=urls["B"])  # the page states B again: B is current, D superseded
+    load_pages(con, "run-4", [back], later(120))
+    assert con.execute("select index_no, superseded_by from reports where index_no in ('B', 'D') order by 1"
+                       ).fetchall() == [("B", None), ("D", "B")]
+
+
+def test_a_second_page_stating_an_index_no_with_other_content_is_a_conflict_not_a_version(con) -> None:
+    owner, other = "http://a/col/1.html", "http://a/col/2.html"
+    load_pages(con, "run-1", [make_page("IDX-C", url=owner, body="第一页的正文")], T0)
+    copy = make_page("IDX-C", url=other, body="另一页的正文", fetched_at=later(1))
+
+    [outcome] = load_pages(con, "run-2", [copy], later(60))
+
+    assert (outcome.status, outcome.reason) == ("rejected", "conflict")
+    assert con.execute("select url, owner_url, first_seen_at, last_seen_at, resolved_at from report_conflicts"
+                       ).fetchall() == [(other, owner, later(60), later(60), None)]
+    assert one(con, "select reason, detail like '%' || ? || '%' from rejects", owner) == ("conflict", True)
+    assert one(con, "select version, url, body_text from reports") == (1, owner, "第一页的正文")
+    assert one(con, "select count(*) from report_urls") == (1,)
+    checksums = table_checksums(con, DATA_TABLES)
+    for minutes in (90, 120):  # both pages again, in one batch and alone: no flip-flop
+        load_pages(con, f"run-{minutes}", [copy, make_page("IDX-C", url=owner, body="第一页的正文")], later(minutes))
+        load_pages(con, f"run-{minutes}b", [copy], later(minutes + 1))
+    assert table_checksums(con, DATA_TABLES) == checksums
+    assert {r.check_name: r.status for r in run_checks(con, "run-3")}["report_conflicts_unresolved"] == "warn"
+
+    load_pages(con, "run-4", [make_page("IDX-C", url=owner, body="第一页的新正文")], later(150))
+    assert one(con, "select version, body_text from reports") == (2, "第一页的新正文")  # the owner changes it
+    load_pages(con, "run-5", [make_page("IDX-C", url=other, body="第一页的新正文")], later(180))
+    assert one(con, "select resolved_at from report_conflicts") == (later(180),)  # the copy caught up
+    assert one(con, "select count(*) from report_urls") == (2,)
+
+
+def test_two_new_pages_with_one_index_no_and_other_content_keep_the_earliest(con) -> None:
+    early = make_page("IDX-E", url="http://a/e1.html", body="早", fetched_at=later(1))
+    late = make_page("IDX-E", url="http://a/e2.html", body="晚", fetched_at=later(2))
+    outcomes = load_pages(con, "run-1", [late, early], T0)
+    assert [(o.status, o.reason) for o in outcomes] == [("rejected", "conflict"), ("new", None)]
+    assert one(con, "select url, body_text from reports") == ("http://a/e1.html", "早")
+    assert one(con, "select url, owner_url from report_conflicts") == ("http://a/e2.html", "http://a/e1.html")
+
+
+def fetch_row(fetch_id: int, url: str, outcome: str, status: int | None, at, final_url: str | None = None) -> dict:
+    return {"fetch_id": fetch_id, "run_id": "run-x", "source": "tiantai", "url": url,
+            "final_url": final_url or url, "outcome": outcome, "status": status, "fetched_at": at}
+
+
+def test_a_report_whose_page_answers_404_or_goes_home_is_kept_and_marked_gone_until_it_answers(con) -> None:
+    url, other = "http://gov.example/a/1.html", "http://gov.example/a/2.html"
+    load_pages(con, "run-1", [make_page("IDX-G", url=url), make_page("IDX-H", url=other)], T0)
+    record_fetch_log(con, [fetch_row(1, url, "fetched", 200, T0), fetch_row(2, other, "fetched", 200, T0)])
+    assert one(con, "select count(*) from reports where gone_at is not null") == (0,)
+
+    record_fetch_log(con, [fetch_row(3, url, "http_error", 404, later(60)),
+                           fetch_row(4, other, "fetched", 200, later(60), final_url="http://gov.example/")])
+    assert con.execute("select index_no, gone_at from reports order by 1").fetchall() == [
+        ("IDX-G", later(60)), ("IDX-H", later(60))]
+    assert con.execute("select index_no, gone_at from latest_reports order by 1").fetchall() == [
+        ("IDX-G", later(60)), ("IDX-H", later(60))]  # kept, and counted: what it said was published
+
+    record_fetch_log(con, [fetch_row(5, url, "http_error", 410, later(90)), fetch_row(6, url, "timeout", None, later(95))])
+    assert one(con, "select gone_at from reports where index_no = 'IDX-G'") == (later(60),)  # since the first
+    record_fetch_log(con, [fetch_row(7, url, "not_modified", 304, later(120))])
+    assert con.execute("select index_no, gone_at from reports order by 1").fetchall() == [
+        ("IDX-G", None), ("IDX-H", later(60))]
+    [home] = load_pages(con, "run-2", [dataclasses.replace(make_page("http://gov.example/", url=other),
+                                                           final_url="http://gov.example/")], later(60))
+    assert (home.status, home.reason) == ("rejected", "redirected_home")  # the home page is no report
+    assert one(con, "select count(*) from reports") == (2,)
+
+
+def test_history_notes_say_what_a_run_found_in_one_sentence_each(con) -> None:
+    load_pages(con, "run-1", [make_page("A", url="http://a/1.html"), make_page("B", url="http://a/2.html")], T0)
+    assert history_notes(con, T0) == []
+    load_pages(con, "run-2", [make_page("C", url="http://a/2.html", body=make_page("B").extraction.report.body_text),
+                              make_page("A", url="http://a/9.html", body="另一页")], later(60))
+    record_fetch_log(con, [fetch_row(1, "http://a/1.html", "http_error", 410, later(61))])
+    assert history_notes(con, later(30)) == [
+        "1 report(s) whose page is gone (404/410 or the home page; kept, reports.gone_at): A (http://a/1.html)",
+        "1 report(s) superseded by the key their page states now (reports.superseded_by): B → C",
+        "1 page(s) stating a 索引号 another page keeps, with other content (report_conflicts): "
+        "http://a/9.html (A, kept by http://a/1.html)"]
+    assert history_notes(con, later(90)) == []

@@ -16,8 +16,8 @@ attributes; reach a module itself with `from warehouse.migrate import ...` or
 """
 
 from warehouse.connect import connect, snapshot, snapshot_path
-from warehouse.errors import (MigrationError, WarehouseError, WarehouseFormatError, WarehouseKeyError,
-                              WarehouseLockedError)
+from warehouse.errors import (MigrationError, WarehouseDamaged, WarehouseError, WarehouseFormatError,
+                              WarehouseKeyError, WarehouseLockedError)
 from warehouse.load import count_outcomes, load_pages, record_fetch_log
 from warehouse.migrate import migrate
 from warehouse.quality import CheckResult, run_checks
@@ -26,8 +26,8 @@ from warehouse.search import rebuild_search_index
 from warehouse.tx import transaction
 
 __all__ = [
-    "CheckResult", "MigrationError", "WarehouseError", "WarehouseFormatError", "WarehouseKeyError",
-    "WarehouseLockedError", "connect", "count_outcomes", "finish_run", "load_pages", "migrate",
+    "CheckResult", "MigrationError", "WarehouseDamaged", "WarehouseError", "WarehouseFormatError",
+    "WarehouseKeyError", "WarehouseLockedError", "connect", "count_outcomes", "finish_run", "load_pages", "migrate",
     "rebuild_search_index", "record_fetch_log", "run_checks", "snapshot", "snapshot_path",
     "start_run", "transaction",
 ]

@@ -53,3 +53,15 @@ class MigrationError(WarehouseError):
 
 class WarehouseKeyError(WarehouseError, ValueError):
     """Rows offered for a keyed table lack their key: refused before any write."""
+
+
+class WarehouseDamaged(WarehouseError):
+    """The warehouse file cannot be read: not a DuckDB file, a block failing its checksum, a
+    truncated file, a WAL that does not replay. The one-line message names the file and the
+    command that rebuilds it from the raw archive (warehouse/rebuild.py)."""
+
+    def __init__(self, path: Path, detail: str, command: str) -> None:
+        self.path, self.detail, self.command = path, detail, command
+        super().__init__(
+            f"the warehouse {path} is damaged ({detail}): rebuild it from the raw archive, with its "
+            f"version history, by `{command}` (the damaged file is kept beside it)")

@@ -5,7 +5,9 @@
 Every table becomes <out>/<table>.parquet, and so do the main views. `reports`,
 `sections` and `metrics` are hive-partitioned by region instead:
 <out>/<table>/region=<region>/data_0.parquet (sections and metrics carry their report's
-region; a NULL region is written as region=__HIVE_DEFAULT_PARTITION__). Read them with
+region; a NULL region is written as region=__HIVE_DEFAULT_PARTITION__). Sections and metrics
+are those of current reports: a superseded report's figures are its successor's
+(reports.superseded_by, which `reports` keeps for every report). Read them with
 `read_export` or `pyarrow.dataset.dataset(dir, partitioning="hive")`: pandas' own hive
 reader cannot unify a NULL partition. `_manifest.json` lists what was written.
 
@@ -46,12 +48,14 @@ from warehouse.tx import one_row
 log = logging.getLogger(__name__)
 
 EXPORT_VIEWS: tuple[str, ...] = (
-    "latest_reports", "report_outline", "indicator_series", "indicator_by_region_year")
+    "latest_reports", "report_outline", "indicator_series", "indicator_by_region_year", "report_history")
 # Partitioned tables and the query giving each row its report's region.
 PARTITIONED: dict[str, str] = {
     "reports": "select * from reports",
-    "sections": "select c.*, r.region from sections as c left join reports as r using (index_no)",
-    "metrics": "select c.*, r.region from metrics as c left join reports as r using (index_no)",
+    "sections": "select c.*, r.region from sections as c left join reports as r using (index_no) "
+                "where r.superseded_by is null",
+    "metrics": "select c.*, r.region from metrics as c left join reports as r using (index_no) "
+               "where r.superseded_by is null",
 }
 WORKBOOK = "indicator_by_region_year.xlsx"
 # Sheets of the workbook: name → query (the view first, then what its codes mean).

@@ -3,20 +3,24 @@
 One call is one transaction: either the whole batch is stored or nothing is (no
 half-loaded report, ever). The merge follows dlt's delete-insert:
 
-1. Validate in Python. A page that cannot be keyed (no 索引号, `reject_reason` set, no
-   extraction, duplicate child keys, a required field missing) becomes a `rejects` row:
-   no key is ever invented.
+1. Validate in Python. A page that cannot be keyed (no key, `reject_reason` set, no
+   extraction, duplicate child keys, a required field missing) or that now lands on its
+   site's home page becomes a `rejects` row: no key is ever invented.
 2. Stage the batch as Arrow tables (`stg_reports` one row per accepted page,
    `stg_sections|metrics|ranks`, `stg_rejects`, `load_context`): values never pass
    through SQL text.
-3. `sql/plan.sql`: the latest fetch represents each 索引号; compare with `reports` →
-   new | changed (content_sha256 differs) | reextracted (same content, other
-   extractor_version) | unchanged.
-4. `sql/report_versions.sql`, `sql/reports.sql`, `sql/report_urls.sql`; then per child
-   table (tables.REPORT_CHILDREN) delete the touched reports' rows and insert the staged
-   ones; then the search postings of the touched reports; then new rejects.
+3. `sql/keys.sql`: the key each page is stored under; a report keyed by a stand-in whose
+   page now states a 索引号 takes it with its history (`warehouse.history.rekey`).
+   `sql/moves.sql`: a URL now stating another key moves its link there.
+4. `sql/plan.sql`: the page that first stated a key represents it (its owner); compare with
+   `reports` → new | changed (content_sha256 differs) | reextracted (same content, other
+   extractor_version) | unchanged; another page with other content is a conflict.
+5. `sql/report_versions.sql`, `sql/reports.sql`, `sql/report_urls.sql`,
+   `sql/conflicts.sql`; then per child table (tables.REPORT_CHILDREN) delete the touched
+   reports' rows and insert the staged ones; the search index of the touched reports; new
+   rejects; `sql/report_state.sql` (superseded, gone) for the reports whose links changed.
 Unchanged reports write nothing at all, so a re-run over unchanged pages leaves every
-data table byte-for-byte as it was.
+data table byte-for-byte as it was. warehouse/history.py says what the history columns mean.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from typing import Any
 import duckdb
 import nanoarrow as na
 
+from tasks.extract.keys import report_key
 from tasks.records import Extraction, LoadOutcome, Metric, PageRecord, Rank, Report, Section
 from warehouse.errors import WarehouseKeyError
+from warehouse.history import redirected_home, refresh_gone, refresh_states, rekey, touched
 from warehouse.search import refresh_search_index
 from warehouse.staging import (arrow_fields, main_columns, staged, staged_values, table_fields, to_arrow,
                                utc_naive, utc_now)
@@ -55,10 +61,15 @@ REJECT_DETAILS: dict[str, str] = {
     "no_extraction": "The page was fetched but nothing was extracted from it.",
     "not_html": "The page is not an HTML document, so no report could be extracted.",
     "extract_error": "The extractor failed on this page.",
+    "redirected_home": "The page now redirects to its site's home page: it was taken down. The home page "
+                       "is no report; a report loaded from this URL is kept, marked gone (reports.gone_at).",
 }
 _REASON_CODE = re.compile(r"^(?P<code>[a-z][a-z0-9_]*)(?::\s*(?P<detail>.+))?$", re.S)
 _CHILD_CLASSES: dict[str, type] = {"sections": Section, "metrics": Metric, "ranks": Rank}
-_PAGE_COLUMNS = {"page_idx": na.int64(), "fetched_at": na.timestamp("us")}
+# Per page besides its Report: the URL asked for (url is after redirects), the fetch, and the
+# key its URL would give it if it stated no 索引号 (sql/keys.sql finds a stand-in report by it).
+_PAGE_COLUMNS = {"page_idx": na.int64(), "fetched_at": na.timestamp("us"), "page_url": na.large_string(),
+                 "fetch_id": na.int64(), "raw_sha256": na.large_string(), "fallback_key": na.large_string()}
 _CONTEXT_COLUMNS = {"run_id": na.large_string(), "load_id": na.large_string(),
                     "observed_at": na.timestamp("us")}
 
@@ -121,6 +132,8 @@ def _prepare(pages: Sequence[PageRecord], run_id: str, load_id: str, observed: d
 
 def _rejection(page: PageRecord, required: Mapping[str, set[str]]) -> tuple[str, str] | None:
     """(reason code, sentence) if the page cannot become a report, else None."""
+    if redirected_home(page.url, page.final_url):
+        return "redirected_home", f"{page.url} now redirects to {page.final_url}. " + REJECT_DETAILS["redirected_home"]
     if page.reject_reason:
         return _parse_reject_reason(page.reject_reason)
     if page.extraction is None:
@@ -178,15 +191,24 @@ def _add_report(batch: _Batch, idx: int, page: PageRecord) -> None:
         raise ValueError(f"{page.url}: a page without an extraction or 索引号 cannot be loaded")
     report = extraction.report
     row = _row(report, idx, key)
+    url = report.url or page.final_url or page.url
     row.update(
         fetched_at=page.fetched_at,
         source=report.source or page.source,
-        url=report.url or page.final_url or page.url,
+        url=url,
         content_sha256=report.content_sha256 or _sha256(report.body_text or ""),
+        page_url=page.url, fetch_id=page.fetch_id, raw_sha256=page.raw_sha256,
+        fallback_key=_fallback_key(url) if report.key_kind == "index_no" else None,
     )
     batch.reports.append(row)
     for table in REPORT_CHILDREN:
         batch.children[table].extend(_row(item, idx, key) for item in getattr(extraction, table))
+
+
+def _fallback_key(url: str) -> str | None:
+    """The key a page at `url` gets when it states no 索引号 (its document id or URL)."""
+    key = report_key(None, url)
+    return key.key if key else None
 
 
 def _row(record: Any, page_idx: int, index_no: str) -> dict:
@@ -209,17 +231,31 @@ def _stage_tables(con: duckdb.DuckDBPyConnection, batch: _Batch,
     return tables
 
 
-# --- 3./4. merge (SQL) -------------------------------------------------------------------
+# --- 3.-5. merge (SQL) -----------------------------------------------------------------
+_PLAN_VIEWS = ("conflicting", "other_pages")
+_PLAN_TABLES = ("rekeys", "page_keys", "batch_pages", "page_plan", "load_plan", "touched_reports")
+
+
 def _merge(con: duckdb.DuckDBPyConnection, pages: Sequence[PageRecord],
            batch: _Batch) -> list[LoadOutcome]:
+    (new_keys,) = one_row(con, "select count(*) from stg_reports anti join reports using (index_no)")
+    _run_sql(con, "keys" if new_keys else "keys_known")
+    rekey(con)
+    _run_sql(con, "moves")
+    if touched(con, "history_touched"):  # steps that write nothing in the usual batch run only when needed
+        _run_sql(con, "relink")
     for step in ("plan", "report_versions", "reports", "report_urls"):
         _run_sql(con, step)
+    if touched(con, "conflicting"):
+        _run_sql(con, "conflicts")
     for table in REPORT_CHILDREN:
         _replace_children(con, table)
     refresh_search_index(con)
     insert_new(con, "rejects", "stg_rejects")
+    refresh_states(con)
     outcomes = _outcomes(con, pages, batch)
-    con.execute("drop table load_plan; drop table touched_reports")
+    con.execute("".join(f"drop view {name};" for name in _PLAN_VIEWS)
+                + "".join(f"drop table {name};" for name in _PLAN_TABLES))
     return outcomes
 
 
@@ -235,7 +271,7 @@ def _replace_children(con: duckdb.DuckDBPyConnection, table: str) -> None:
     con.execute(f"delete from {table} where index_no in (select index_no from touched_reports)")
     con.execute(f"""
         insert into {table} by name
-        select c.* exclude (page_idx), ctx.load_id
+        select c.* exclude (page_idx, index_no), p.index_no, ctx.load_id
         from stg_{table} as c
         join load_plan as p on p.page_idx = c.page_idx and p.action <> 'unchanged'
         cross join load_context as ctx""")
@@ -259,15 +295,10 @@ def insert_new(con: duckdb.DuckDBPyConnection, table: str, staged_name: str) -> 
 def _outcomes(con: duckdb.DuckDBPyConnection, pages: Sequence[PageRecord],
               batch: _Batch) -> list[LoadOutcome]:
     outcomes = dict(batch.rejected)
-    for idx, index_no, action, represents in con.execute(
+    for idx, index_no, status, reason in con.execute(
             (SQL_DIR / "outcomes.sql").read_text(encoding="utf-8")).fetchall():
-        status, reason = _status(action) if represents else ("unchanged", "duplicate_in_batch")
         outcomes[idx] = LoadOutcome(pages[idx].url, pages[idx].source, index_no, status, reason)
     return [outcomes[i] for i in range(len(pages))]
-
-
-def _status(action: str) -> tuple[str, str | None]:
-    return ("unchanged", "reextracted") if action == "reextracted" else (action, None)
 
 
 def _record_load(con: duckdb.DuckDBPyConnection, context: dict, started: datetime,
@@ -285,6 +316,8 @@ def _record_load(con: duckdb.DuckDBPyConnection, context: dict, started: datetim
 def record_fetch_log(con: duckdb.DuckDBPyConnection, rows: Iterable[Mapping[str, Any]], *,
                      run_id: str | None = None) -> int:
     """Copy crawler fetch-log rows into `fetch_log`; rows whose fetch_id is stored are skipped.
+    Then the links those rows are about are gone or answering again, and their reports too
+    (warehouse.history.refresh_gone: 404/410, a redirect to the home page).
 
     Joins the caller's transaction if there is one. Returns the number of rows inserted.
     """
@@ -297,7 +330,9 @@ def record_fetch_log(con: duckdb.DuckDBPyConnection, rows: Iterable[Mapping[str,
     if not prepared:
         return 0
     with transaction(con), staged(con, {"stg_fetch_log": to_arrow(prepared, columns)}):
-        return insert_new(con, "fetch_log", "stg_fetch_log")
+        inserted = insert_new(con, "fetch_log", "stg_fetch_log")
+        refresh_gone(con)
+        return inserted
 
 
 def _fetch_log_row(row: Mapping[str, Any], columns: Iterable[str], run_id: str | None) -> dict:

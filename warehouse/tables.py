@@ -38,6 +38,7 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("reports", "merge", ("index_no",), "data"),
         TableSpec("report_versions", "insert_only", ("index_no", "version"), "data"),
         TableSpec("report_urls", "merge", ("index_no", "url"), "data"),
+        TableSpec("report_conflicts", "merge", ("index_no", "url"), "data"),
         TableSpec("sections", "replace_children", ("index_no", "section_id"), "data"),
         TableSpec("metrics", "replace_children", ("index_no", "ordinal"), "data"),
         TableSpec("ranks", "replace_children", ("index_no", "ordinal"), "data"),

@@ -810,7 +810,9 @@ def _frontier_move(result: FetchResult, run_id: str, gone_recheck_after: timedel
         state, next_attempt = "skipped", at  # robots.txt may change: asked again next run
     elif is_gone(result):
         state = "gone"
-        next_attempt = at + (gone_recheck_after or timedelta(days=settings.GONE_RECHECK_AFTER_DAYS))
+        if gone_recheck_after is None:  # a zero back-off is a setting, not a missing one
+            gone_recheck_after = timedelta(days=settings.GONE_RECHECK_AFTER_DAYS)
+        next_attempt = at + gone_recheck_after
     else:
         state, next_attempt = "failed", at  # retried next run
     return {"url": result.url, "state": state, "reason": result.reason if state != "fetched" else None,

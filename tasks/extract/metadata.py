@@ -133,6 +133,9 @@ def _clean_value(raw: str) -> str | None:
     return None if not value or value in metadata_rules()["empty_values"] else value
 
 
+# a date and a 来源 label on one short line, either way round
+_DATELINE = re.compile(r"^.{0,20}((19|20)\d{2}\s*[-年./]\s*\d{1,2}\s*[-月./]\s*\d{1,2}).{0,24}(来源|稿源)\s*[:：]|"
+                       r"(来源|稿源)\s*[:：].{0,30}((19|20)\d{2}\s*[-年./]\s*\d{1,2}\s*[-月./]\s*\d{1,2})")
 _GLUED_DATE = re.compile(r"^(?:(?:19|20)\d{6}|(?:19|20)\d{2}[-./]\d{1,2}[-./]\d{1,2})\s*(?=\D)|\s+(?:19|20)\d{2}[-./]\d{1,2}[-./]\d{1,2}(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$")
 
 
@@ -148,7 +151,8 @@ def extract_metadata(root: etree._Element, body: etree._Element | None = None,
                      title_selectors: tuple[str, ...] = ()) -> PageMetadata:  # fmt: skip
     metas = meta_tags(root)
     titles = _title_candidates(root, metas)
-    labels = find_labels(element_lines(root, skip=body, keep_empty_cells=True), titles)
+    page_lines = element_lines(root, skip=body, keep_empty_cells=True)
+    labels = find_labels(page_lines, titles)
     if body is not None and not any(name == "index_no" for name, *_ in labels):
         labels += find_labels(edge_lines(element_lines(body, keep_empty_cells=True)), titles)
     metadata = PageMetadata()
@@ -158,8 +162,10 @@ def extract_metadata(root: etree._Element, body: etree._Element | None = None,
         if not name:
             continue
         if not is_fallback:
-            # the best-ranked label of a field decides, even if empty; among equals the first
-            if name not in primary or rank < primary[name][0]:
+            # the best-ranked label of a field with a value decides, among equals the first; a
+            # field whose labels are all empty is None, and no looser label fills it
+            held = primary.get(name)
+            if held is None or (value is not None and (held[1] is None or rank < held[0])):
                 primary[name] = (rank, value)
         elif value is not None and (name not in fallback or rank < fallback[name][0]):
             fallback[name] = (rank, value)
@@ -173,6 +179,10 @@ def extract_metadata(root: etree._Element, body: etree._Element | None = None,
             metadata.provenance[name] = "meta"
     metadata.values["title"] = clean_document_title(
         find_title(root, body, title_selectors, metadata.values.get("title"), metas), site_names(metas))
+    if metadata.values.get("publish_date") is None and "publish_date" not in primary:
+        dateline = next((line for line in page_lines if _DATELINE.search(fold(line))), None)
+        if dateline is not None:  # 2005年08月16日 来源：新华网: a news dateline beside its source
+            metadata.values["publish_date"], metadata.provenance["publish_date"] = dateline, "dateline"
     metadata.canonical_url = canonical_link(root, metas)
     metadata.values["publisher"] = _clean_name(metadata.values.get("publisher"))
     if metadata.provenance.get("publisher") in ("fallback", "meta") and _is_site_name(

@@ -1,10 +1,12 @@
 -- Share of metrics resolved to a canonical indicator. Low means the indicator dictionary
 -- (config/indicators.csv) misses subjects the reports commonly state: a warning, not an error.
+-- Metrics of current reports (a superseded report's are its successor's).
 with params as (
     select 0.05 as threshold
 ),
 ratio as (
-    select count(indicator) / nullif(count(*), 0) as resolved, count(*) as n from metrics
+    select count(indicator) / nullif(count(*), 0) as resolved, count(*) as n
+    from metrics as m semi join (select index_no from reports where superseded_by is null) as cur using (index_no)
 )
 select
     'metrics_indicator_resolved' as check_name,

@@ -1,8 +1,8 @@
 -- Every normalised unit is in the vocabulary (seeds/unit_vocabulary.csv). NULL means
--- "not normalisable" and is allowed.
+-- "not normalisable" and is allowed. Current reports.
 with offending as (
     select m.unit_norm, count(*) as n
-    from metrics as m
+    from metrics as m semi join (select index_no from reports where superseded_by is null) as cur using (index_no)
     anti join unit_vocabulary as u using (unit_norm)
     where m.unit_norm is not null
     group by m.unit_norm

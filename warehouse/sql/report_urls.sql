@@ -1,9 +1,14 @@
--- Step 4: every URL of the batch, once per 索引号 (losing duplicates included).
--- Known pairs of touched reports get last_seen_at; unknown pairs are inserted; pairs of
--- unchanged reports are left alone, so a re-run over unchanged pages writes nothing.
+-- Step 7: every URL of the batch that serves its report (the page representing it, and pages
+-- with the same content; not conflicts), once per key. Known pairs of touched reports get
+-- last_seen_at; unknown pairs are inserted; pairs of unchanged reports are left alone, so a
+-- re-run over unchanged pages writes nothing.
 create or replace temp table batch_urls as
 select index_no, url, arg_max(source, fetched_at) as source
-from stg_reports
+from (
+    select index_no, url, source, fetched_at from load_plan
+    union all
+    select index_no, url, source, fetched_at from other_pages where same_content
+)
 group by index_no, url;
 
 update report_urls as u

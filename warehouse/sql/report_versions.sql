@@ -1,4 +1,4 @@
--- Step 2: append a version row for every new report and every content change.
+-- Step 5: append a version row for every new report and every content change.
 insert into report_versions by name
 select
     p.index_no,

@@ -1,6 +1,7 @@
--- Step 3: upsert the current row of every touched report. first_seen_at survives from
--- the stored row; a re-extraction keeps the URL of the version it re-extracted (so the
--- current row still equals the latest version). Unchanged reports are not written at all.
+-- Step 6: upsert the current row of every touched report. first_seen_at and the history
+-- columns survive from the stored row (sql/report_state.sql changes those from the links); a
+-- re-extraction keeps the URL of the version it re-extracted (so the current row still equals
+-- the latest version). Unchanged reports are not written at all.
 insert or replace into reports by name
 select
     p.index_no,
@@ -26,7 +27,11 @@ select
     p.version,
     ctx.run_id,
     ctx.load_id,
-    p.key_kind
+    p.key_kind,
+    p.stored_superseded_by as superseded_by,
+    p.stored_superseded_at as superseded_at,
+    p.stored_gone_at as gone_at,
+    p.stored_former_key as former_key
 from load_plan as p
 cross join load_context as ctx
 where p.action <> 'unchanged';

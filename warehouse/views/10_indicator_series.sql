@@ -1,5 +1,6 @@
 -- Metrics resolved to a canonical indicator, with the report and section they stand in:
--- the long table behind every time series and regional comparison.
+-- the long table behind every time series and regional comparison. Current reports only: a
+-- superseded report's figures are its successor's (reports.superseded_by).
 create or replace view indicator_series as
 with resolved as (
     select * from metrics where indicator is not null
@@ -44,9 +45,10 @@ from resolved as m
 join reports as r using (index_no)
 left join standard_units as u on u.code = m.indicator
 left join sections as s on s.index_no = m.index_no and s.section_id = m.section_id
-left join indicators as i on i.code = m.indicator;
+left join indicators as i on i.code = m.indicator
+where r.superseded_by is null;
 
-comment on view indicator_series is 'Metrics with a non-null indicator joined to their report and section: one row per stated value. year is the metric year, else the section year; value_std is the value in the indicator''s one unit (unit_std).';
+comment on view indicator_series is 'Metrics with a non-null indicator joined to their report and section: one row per stated value, of current reports (not superseded). year is the metric year, else the section year; value_std is the value in the indicator''s one unit (unit_std).';
 comment on column indicator_series.value_std is 'The value in the indicator''s unit (unit_std): a 元/月 figure under a per-person standard read per person, an annual one divided by 12 (converted); NULL when the unit cannot be brought to it.';
 comment on column indicator_series.unit_std is 'The indicator''s one unit: the first of indicators.unit_norms.';
 comment on column indicator_series.converted is 'True when value_std is an annual figure divided by 12.';

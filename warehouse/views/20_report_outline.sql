@@ -1,4 +1,4 @@
--- A report's section outline as an indented table of contents.
+-- A report's section outline as an indented table of contents (current reports).
 create or replace view report_outline as
 select
     s.index_no,
@@ -11,9 +11,10 @@ select
     s.year
 from sections as s
 join reports as r using (index_no)
+where r.superseded_by is null
 order by s.index_no, s.ordinal;
 
-comment on view report_outline is 'Section outline of every report in document order; outline is the heading indented two spaces per level (select outline from report_outline where index_no = ...).';
+comment on view report_outline is 'Section outline of every current report (not superseded) in document order; outline is the heading indented two spaces per level (select outline from report_outline where index_no = ...).';
 comment on column report_outline.index_no is '索引号 of the report.';
 comment on column report_outline.title is 'Report title.';
 comment on column report_outline.ordinal is 'Position of the section in the document.';

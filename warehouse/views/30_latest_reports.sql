@@ -1,4 +1,5 @@
--- One row per 索引号: the current version with its history and coverage counts.
+-- One row per current report (not superseded): its current version with its history and
+-- coverage counts, and whether its page is gone.
 create or replace view latest_reports as
 with url_counts as (
     select index_no, count(*) as n_urls from report_urls group by index_no
@@ -33,14 +34,18 @@ select
     coalesce(m.n_indicators, 0) as n_indicators,
     r.first_seen_at,
     r.updated_at,
-    r.extractor_version
+    r.extractor_version,
+    r.key_kind,
+    r.gone_at,
+    r.former_key
 from reports as r
 left join current_version as v using (index_no)
 left join url_counts as u using (index_no)
 left join section_counts as s using (index_no)
-left join metric_counts as m using (index_no);
+left join metric_counts as m using (index_no)
+where r.superseded_by is null;
 
-comment on view latest_reports is 'One row per report (索引号) at its current version: version number, URL count, outline/metric counts, first_seen_at and updated_at. Bodies are in reports.body_text.';
+comment on view latest_reports is 'One row per current report (索引号; superseded ones are left out) at its current version: version number, URL count, outline/metric counts, first_seen_at and updated_at. Bodies are in reports.body_text.';
 comment on column latest_reports.index_no is '索引号.';
 comment on column latest_reports.region is 'Region.';
 comment on column latest_reports.source is 'Source of the current version.';
@@ -59,3 +64,6 @@ comment on column latest_reports.n_indicators is 'Of those, metrics resolved to 
 comment on column latest_reports.first_seen_at is 'First load of this 索引号 (UTC).';
 comment on column latest_reports.updated_at is 'Last write of the current row (UTC).';
 comment on column latest_reports.extractor_version is 'Extractor version of the current row.';
+comment on column latest_reports.key_kind is 'What index_no holds: the page''s 索引号 (index_no), else its document_id or url.';
+comment on column latest_reports.gone_at is 'Since when the report''s page is gone (404/410, or a redirect to the home page); NULL while it answers.';
+comment on column latest_reports.former_key is 'The stand-in key the report had before its page stated a 索引号; NULL if never rekeyed.';

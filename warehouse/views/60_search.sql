@@ -92,9 +92,10 @@ select
     l.occurrences
 from located as l
 join reports as r using (index_no)
+where r.superseded_by is null
 order by l.score desc, r.index_no, l.ordinal;
 
-comment on macro table search is 'search(q): sections where every part of q (its runs of Han characters, letters and digits; at most four) occurs as a whole word, ranked by BM25 (index_no, region, title, section_id, heading, snippet, text, score, occurrences), best first.';
+comment on macro table search is 'search(q): sections of current reports where every part of q (its runs of Han characters, letters and digits; at most four) occurs as a whole word, ranked by BM25 (index_no, region, title, section_id, heading, snippet, text, score, occurrences), best first.';
 comment on macro search_parts is 'The parts of a search query: its runs of Han characters, lowercase letters and digits, each to be found as a whole word.';
 comment on macro search_word_pattern is 'Regular expression matching a search part as a whole word in search_sections.words.';
 comment on macro search_tf is 'How often a search part occurs as a whole word in search_sections.words.';
