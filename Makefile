@@ -30,8 +30,9 @@ demo: setup
 
 test: setup
 	scripts/install-browser.sh
+	scripts/install-postgres.sh
 	$(PY) -m mypy
-	$(PY) -m pytest
+	GOVETL_TEST_POSTGRES=required $(PY) -m pytest
 
 eval: setup
 	$(PY) -m evaluation

@@ -16,6 +16,7 @@ import pytest
 
 from sample_site import SampleSiteServer, build_sample_corpus
 from tasks.settings import PROJECT_ROOT
+from tests.postgres import LocalPostgres, PostgresUnavailable
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -58,3 +59,18 @@ def prefect_api() -> Iterator[str]:
 @pytest.fixture
 def warehouse_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "warehouse.duckdb"
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+    """A private PostgreSQL for the session (tests/postgres.py); tests take a database each
+    with `postgres.create_database(name)`. Where the server is not installed the test skips
+    with the reason, unless GOVETL_TEST_POSTGRES=required (make test sets it): then it fails."""
+    try:
+        server = LocalPostgres(tmp_path_factory.mktemp("postgres"))
+    except PostgresUnavailable as exc:
+        if os.environ.get("GOVETL_TEST_POSTGRES") == "required":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    with server:
+        yield server
