@@ -150,17 +150,20 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     print(f"\nwritten: {out}")
     if args.pin:
-        pin_baseline(report["gold_sha256"], report.get("real_pages", {}).get("gold_sha256"))
+        pin_baseline(report["gold_sha256"], report.get("real_pages", {}).get("gold_sha256"),
+                     report.get("analyst_cells", {}).get("gold_sha256"))
     return 0
 
 
-def pin_baseline(gold_sha256: str, real_sha256: str | None) -> None:
+def pin_baseline(gold_sha256: str, real_sha256: str | None, cells_sha256: str | None = None) -> None:
     """Record which gold the floors apply to; written atomically (temp file, then rename)."""
     path = PROJECT_ROOT / "tests" / "eval_baseline.json"
     baseline = json.loads(path.read_text(encoding="utf-8"))
     baseline["gold_sha256"] = gold_sha256
     if real_sha256:
         baseline["real_gold_sha256"] = real_sha256
+    if cells_sha256:
+        baseline["cells_gold_sha256"] = cells_sha256
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(baseline, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)

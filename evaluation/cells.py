@@ -11,6 +11,7 @@ loads them, and the view is read back.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class CellScore:
     traps_shown: list[dict] = field(default_factory=list)  # a must_not value the view shows
     ambiguous_cells: int = 0  # cells of the view with more than one distinct candidate
     view_cells: int = 0
+    gold_sha256: str = ""  # of the cells file and the region table: a baseline knows what it was scored on
 
     @property
     def share(self) -> float:
@@ -44,7 +46,7 @@ class CellScore:
     def as_dict(self) -> dict[str, Any]:
         return {"right": self.right, "total": self.total, "share": round(self.share, 4), "wrong": self.wrong,
                 "traps_shown": self.traps_shown, "ambiguous_cells": self.ambiguous_cells,
-                "view_cells": self.view_cells}  # fmt: skip
+                "view_cells": self.view_cells, "gold_sha256": self.gold_sha256}  # fmt: skip
 
 
 def load_cells(path: Path = CELLS_FILE) -> list[dict]:
@@ -55,12 +57,19 @@ def cells_available() -> bool:
     return CELLS_FILE.exists() and (REAL_DIR / "texts").is_dir()
 
 
+def cells_gold_sha256() -> str:
+    return hashlib.sha256(CELLS_FILE.read_bytes() + REGIONS_FILE.read_bytes()).hexdigest()
+
+
 def evaluate_cells(cells: list[dict] | None = None) -> CellScore:
+    given = cells is not None
     cells = cells if cells is not None else load_cells()
     docs = {cell["doc"] for cell in cells}
     with tempfile.TemporaryDirectory(prefix="govetl-cells-") as tmp:
         rows = _view_rows(_pages(docs), Path(tmp) / "cells.duckdb")
-    return score_cells(cells, rows)
+    score = score_cells(cells, rows)
+    score.gold_sha256 = "" if given else cells_gold_sha256()
+    return score
 
 
 def score_cells(cells: list[dict], rows: list[dict]) -> CellScore:

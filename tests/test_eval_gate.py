@@ -117,6 +117,8 @@ def test_real_pages_metrics_and_subjects(real):
 @pytest.mark.skipif(not cells_available(), reason="../shared/real_pages is not beside the repository")
 def test_analyst_cells_are_right_and_never_show_a_subset_cumulative_count_or_removal():
     cells = evaluate_cells()
+    assert cells.gold_sha256 == BASELINE["cells_gold_sha256"], (
+        "evaluation/analyst_cells.jsonl or real_pages/regions.tsv changed: check the gold, then `python -m evaluation --pin`")
     assert cells.share >= BASELINE["cells_floor"] - EPSILON, cells.wrong
     banned = [t for t in cells.traps_shown if t.get("trap") in BANNED_TRAPS]
     assert banned == []

@@ -231,6 +231,18 @@ def test_what_kind_of_figure_each_is():
     assert kinds == {"564亿元": "amount", "2%": "rate", "21.58亿元": "part", "3.8%": "share", "6%": "rate"}
 
 
+def test_a_breakdown_in_brackets_after_a_figure_is_a_part_never_a_stock():
+    got = {m.text: (m.kind, m.indicator) for m in metrics_of(
+        "共新纳入农村低保对象620户1057人（A类34户86人，B类574户842人），全县低保对象5661户，"
+        "共发放资金134.5万元（含价格临时补贴），2020年（全年）新增床位120张。")}  # fmt: skip
+    assert got["620户"][0] == got["1057人"][0] == "change"
+    assert {got[t] for t in ("34户", "86人", "574户", "842人")} == {("part", None)}
+    assert got["5661户"] == ("level", "dibao_households")
+    assert got["120张"][0] == "change"  # a year in brackets is no figure broken down
+    joined = {m.text: m.indicator for m in metrics_of("全县孤儿及事实无人抚养儿童195人（事实无人抚养儿童166人，孤儿29人）。")}
+    assert joined == {"195人": None, "166人": "unsupported_children", "29人": "orphans"}  # each part one of the joined
+
+
 def test_numbered_names_and_data_rows_are_not_headings():
     sections = parse_outline(["一、先进集体", "1.某某村", "2.某某社区", "3.某某街道", "二、工作情况", "1.加强保障，落实资金。",
                               "表1 各县低保对象", "1 天台县 5661 8802"]).sections  # fmt: skip

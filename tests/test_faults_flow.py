@@ -937,6 +937,27 @@ def test_a_page_longer_than_its_content_length_is_never_loaded_cut(h, server):
     assert_whole(h, every_report(site, "/a", 2))
 
 
+def test_a_page_nested_deeper_than_libxml2_reads_loads_whole(h, server):
+    # 5,000 nested <div>s: libxml2 stops at 2,048 levels and drops the rest; the page used to
+    # load with a 73-character body. It is read again with lexbor (tasks/extract/deep.py).
+    site = good_site(server, "/a", 1)
+    plain = report_page(index_no("/a", 2)).decode()
+    site.article("0002.html", plain.replace('<div id="zoom">', "<div>" * 5000 + '<div id="zoom">')
+                 .replace("</div></body>", "</div>" + "</div>" * 5000 + "</body>").encode())  # fmt: skip
+    h.write_sources(site.source("a"))
+
+    summary = h.run()
+
+    assert (summary.sources["a"].new, summary.sources["a"].rejected) == (2, 0), format_summary(summary)
+    bodies = dict(h.query("select index_no, body_text from reports"))
+    assert bodies[index_no("/a", 2)] == bodies[index_no("/a", 1)]
+    assert "低保对象5661户8802人" in bodies[index_no("/a", 2)]
+    children = children_by_report(h)
+    assert children[index_no("/a", 2)] == children[index_no("/a", 1)] == expected_children(
+        plain.encode(), site.url("0002.html"), h, "a")
+    assert_whole(h, every_report(site, "/a", 2))
+
+
 def test_a_size_cap_that_bites_is_a_warning_naming_the_page(h, server, monkeypatch):
     monkeypatch.setattr("flows.stages.Fetcher", partial(Fetcher, **FAST, max_bytes=CAP_FOR_TESTS))
     site = good_site(server, "/a", 1)

@@ -27,7 +27,7 @@ from tasks.extract.ranks import extract_ranks
 from tasks.records import Extraction, Metric, Report, Source
 
 # Bump when a change to the rules changes what pages yield: reprocessing records it per report.
-EXTRACTOR_VERSION = "1.0.0"
+EXTRACTOR_VERSION = "2.0.0"  # 2.0: keys for pages without 索引号, kinds of figures, real-page rules (issues 16, 18)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -7,7 +7,8 @@ Kinds (config/metric_rules.yaml `kinds`, a closed vocabulary):
   change      a difference: 新增3家, 提高了20元, 比上年增加66间
   rate        a growth rate: 增长5.9%, 下降2个百分点
   share       a proportion: 占60%, 覆盖率98%, 不高于房价的70%
-  part        a part of a figure just given: 其中…
+  part        a part of a figure just given: 其中…, or a breakdown in brackets right after
+              it: 新纳入低保对象620户1057人（A类34户86人，B类…）
   removal     taken off a roll: 退出, 核减, 清退, 停发
   target      a planned or promised figure: 力争, 计划, 不少于 (in a plan)
   other       none of these (a duration, a threshold)
@@ -61,6 +62,8 @@ def kind_of(folded: str, start: int, clause_from: int, unit_norm: str, listed_af
             if kind == "cumulative" and unit_norm == "yuan":
                 return "amount"  # 累计发放资金3045万元: the year's total, not a count of events
             return kind
+    if breakdown_opening(folded, start) >= 0:
+        return "part"
     if listed_after is not None:
         return listed_after
     if unit_norm in _PERCENT_UNITS:
@@ -75,6 +78,29 @@ def kind_of(folded: str, start: int, clause_from: int, unit_norm: str, listed_af
     if unit_norm in _COUNTS:
         return "level"  # 低保对象5661户: a noun and its count, a stock
     return "other"
+
+
+# A quantity with its unit just before an opening bracket: 1057人( / 8350.3万元( (not a date: 2020年()
+_FIGURE_BEFORE_BRACKET = re.compile(r"\d\s*(?:[万亿千百])?(?![年月日号])[\u4e00-\u9fff%]{1,2}\s*$")
+_BRACKET_SCAN = 120  # characters looked back for the bracket a figure stands in
+
+
+def breakdown_opening(folded: str, start: int) -> int:
+    """Where the bracket opens if the figure at folded[start] stands in brackets opened right
+    after another figure: a breakdown of that figure (620户1057人(A类34户86人,B类574户842人))
+    or a note on it (134.5万元(含…)), never a stock of its own. -1 when it does not."""
+    depth = 0
+    for at in range(start - 1, max(-1, start - _BRACKET_SCAN), -1):
+        char = folded[at]
+        if char in "。;；":
+            return -1
+        if char == ")":
+            depth += 1
+        elif char == "(":
+            if depth == 0:
+                return at if _FIGURE_BEFORE_BRACKET.search(folded, max(0, at - 8), at) else -1
+            depth -= 1
+    return -1
 
 
 def scope_of(folded: str, start: int, clause_from: int, subject: str | None) -> str | None:

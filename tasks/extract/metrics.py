@@ -18,9 +18,9 @@ from functools import lru_cache
 
 from tasks.extract.outline import Outline
 from tasks.records import Metric, Section
-from tasks.extract.kinds import kind_of, scope_of
+from tasks.extract.kinds import breakdown_opening, kind_of, scope_of
 from tasks.extract.subjects import (assign_indicator, clause_start, clean_phrase, find_subject, indicator_patterns,
-                                    phrase_after)  # fmt: skip
+                                    joins_categories, phrase_after)  # fmt: skip
 from tasks.extract.text import CN_NUMERAL_CHARS, parse_chinese_numeral
 from tasks.extract.vocab import metric_rules, units
 
@@ -569,7 +569,7 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
             kind,
             scope_of(folded, start, clause_from, subject),
         ))  # fmt: skip
-    if "其中" in folded or "涵盖" in folded or "包括" in folded:
+    if any(metric.kind == "part" for metric in metrics):
         guard_parts(folded, quantities, metrics)
     return metrics
 
@@ -617,18 +617,22 @@ _RESPECTIVELY = re.compile(r"分别(增长|下降|增加|减少|提高|降低|�
 
 
 def guard_parts(folded: str, quantities: list[Quantity], metrics: list[Metric]) -> None:
-    """A part (其中…) feeds its own indicator, never its whole's: 低保对象1200户，其中城市
-    低保对象11户 — the 11 is not the number of 低保 households. The whole is the last figure
-    before the 其中 of the part."""
+    """A part (其中…, or a breakdown in brackets) feeds its own indicator, never its whole's:
+    低保对象1200户，其中城市低保对象11户 — the 11 is not the number of 低保 households; nor
+    the 34 of 新纳入低保对象620户(A类34户…). The whole is the last figure before the 其中 or
+    the bracket of the part."""
     for index, metric in enumerate(metrics):
         if metric.kind != "part" or metric.indicator is None:
             continue
         start = quantities[index].start
-        marker = max(folded.rfind(word, 0, start) for word in _PART_MARKERS)
+        marker = max(breakdown_opening(folded, start), *(folded.rfind(word, 0, start) for word in _PART_MARKERS))
         whole = [k for k in range(index) if quantities[k].end <= marker]
         if not whole:
             continue
-        named = metrics[whole[-1]].indicator == metric.indicator or _indicator_named(
+        counted = metrics[whole[-1]].indicator
+        if counted is None and joins_categories(metrics[whole[-1]].subject):
+            continue  # 孤儿及事实无人抚养儿童195人(事实无人抚养儿童166人,孤儿29人): each part is one of the joined
+        named = counted == metric.indicator or _indicator_named(
             metric.indicator, folded[:quantities[whole[-1]].start])  # 福利彩票…销售金额2.92亿，其中刮刮乐0.92亿
         if named:
             metric.indicator = None

@@ -234,6 +234,11 @@ _COUNT_UNITS = frozenset({"person", "household", "item", "bed", "couple", "perso
 _JOINED = re.compile(r"[\u4e00-\u9fff]{2,}((?<![惠涉普以危波提触企顾论推遍])及|和|与|、|或)[\u4e00-\u9fff]{2,}")
 
 
+def joins_categories(subject: str | None) -> bool:
+    """孤儿及事实无人抚养儿童: two categories counted together, no one indicator's figure."""
+    return bool(subject) and _JOINED.search(subject or "") is not None
+
+
 def assign_indicator(subject: str | None, context: str, unit_norm: str, kind: str | None = None) -> str | None:
     """The first indicator of config/indicators.csv whose pattern matches and whose units
     and kinds fit: a removal (退出低保68户) or a cumulative count never feeds a stock.
@@ -241,7 +246,7 @@ def assign_indicator(subject: str | None, context: str, unit_norm: str, kind: st
     Matched on the subject; only a quantity without one falls back to the text just
     before it (`context`), which is broader and so less reliable.
     """
-    if subject and unit_norm in _COUNT_UNITS and (_JOINED.search(subject) or subject.rstrip().endswith("”")):
+    if subject and unit_norm in _COUNT_UNITS and (joins_categories(subject) or subject.rstrip().endswith("”")):
         return None  # 孤儿及事实无人抚养儿童195人, “身后一件事”6602件: a pair of categories, a named item
     found = indicator_of(subject if subject else context[-30:], unit_norm, kind)
     if found is None and subject and _rules()["generic_subject"].search(subject):
