@@ -13,7 +13,7 @@ SOURCES ?= sources.yaml
 N ?= 2000
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test eval bench report export sql serve-sample deploy worker setup clean
+.PHONY: demo test eval bench report export sql lake-demo lake-sql serve-sample deploy worker setup clean
 
 setup: $(VENV)/.installed
 	$(PY) scripts/compile_extractor.py
@@ -51,6 +51,16 @@ sql: setup
 	@test -e $(READ_FROM) || { echo "no warehouse at $(READ_FROM): make demo writes one" >&2; exit 1; }
 	@$(PY) -m warehouse.upgrade --check $(READ_FROM)
 	$(VENV)/bin/duckdb -readonly $(READ_FROM)
+
+# the demo into a DuckLake (README "Running on DuckLake"): a PostgreSQL of its own for the catalog
+# (build/lake-demo, stopped at the end), the nightly flow twice, the second run writing nothing
+lake-demo: setup
+	scripts/install-postgres.sh
+	PY=$(PY) SOURCES=$(SOURCES) scripts/lake_demo.sh
+
+# the DuckDB CLI on a lake, read-only: make lake-sql [LAKE='ducklake:postgres:<dsn>'] (default: make lake-demo's)
+lake-sql: setup
+	@PY=$(PY) LAKE="$(LAKE)" scripts/lake_sql.sh
 
 # charts of key indicators by region and year from $(WAREHOUSE) (its snapshot if present):
 # build/report/index.html + one PNG per chart (see analysis/README.md)

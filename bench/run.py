@@ -6,9 +6,13 @@ In one run: generate N report pages in the sample site's templates and serve the
 loopback; compare extraction throughput with trafilatura on one core; start one Prefect
 server; run the nightly flow over the N new pages, again as a no-op rerun, then the
 reprocess flow over the raw archive, each as its own `python -m flows.…` subprocess
-(rate limit off); stop the server. Prints the figures; the last line is
+(rate limit off), and the same reprocess with its extract batches on a Dask LocalCluster
+of k workers for each k of --dask-workers-list (1, 2, 4); then the wide crawl
+(bench/wide.py: --wide-hosts loopback hosts of --wide-pages pages each, paced at
+--wide-rate); stop the server. Prints the figures; the last line is (one line)
 
-    BENCH n=… extract_vs_trafilatura=… orchestration_share=… noop_fraction=… reprocess_pages_per_s=… peak_rss_mb=…
+    BENCH n=… extract_vs_trafilatura=… real_vs_trafilatura=… orchestration_share=… noop_fraction=…
+          reprocess_pages_per_s=… peak_rss_mb=… dask_speedup_2w=… load_rows_per_s=… wide_crawl_vs_slowest=…
 
 Exit status 1 when a measured run failed or did not load every page (the figures would
 describe something else); timings never fail it.
@@ -36,6 +40,7 @@ from bench.flowruns import last_run_counts, run_flow, time_imports, warehouse_ro
 from bench.machine import current_rss_mb, machine_info
 from bench.prefect_server import PrefectServer
 from bench.report import Results, bench_line, render_markdown, summary_lines
+from bench.wide import TASK_RUNS, run_wide
 from sample_site import SampleSiteServer
 from tasks.settings import SOURCES_FILE
 from tasks.sources import expand_env, load_sources
@@ -43,6 +48,17 @@ from tasks.sources import expand_env, load_sources
 log = logging.getLogger("bench")
 
 EXTRACTION_SAMPLE = 300  # pages in the one-core extractor comparison
+DASK_WORKER_COUNTS = (1, 2, 4)  # LocalCluster sizes the reprocess runs on
+
+
+def _worker_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(sorted({int(item) for item in text.split(",") if item.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected worker counts like 1,2,4, not {text!r}") from None
+    if any(k < 1 for k in counts):
+        raise argparse.ArgumentTypeError(f"worker counts must be at least 1, not {text!r}")
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +85,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per extractor (median kept)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="corpus RNG seed")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (warehouse, logs)")
+    parser.add_argument("--dask-workers-list", type=_worker_counts, default=DASK_WORKER_COUNTS, metavar="K,K,…",
+                        help="reprocess again on a Dask LocalCluster of each many workers (default 1,2,4; "
+                             "dask_speedup_2w needs 1 and 2; empty: skip)")
+    parser.add_argument("--wide-hosts", type=int, default=1000, help="hosts of the wide crawl (0: skip it)")
+    parser.add_argument("--wide-pages", type=int, default=10, help="report pages per host in the wide crawl")
+    parser.add_argument("--wide-rate", type=float, default=1.0, help="requests/s per host in the wide crawl")
+    parser.add_argument("--wide-task-runs", type=int, default=TASK_RUNS, help="trivial task runs timed (Prefect's cost)")
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")
@@ -110,11 +133,18 @@ def measure(results: Results, bench: BenchCorpus, tmp: Path, args: argparse.Name
         results.real_extraction = compare_on_real_pages(args.repeats)
         with PrefectServer(tmp / "prefect") as prefect:
             results.prefect_startup_s = prefect.startup_seconds
-            run_flows(results, tmp, sources_path, prefect.client_env())
+            run_flows(results, tmp, sources_path, prefect.client_env(), args.dask_workers_list)
+            if args.wide_hosts > 0:
+                results.wide = run_wide(args.wide_hosts, args.wide_pages, args.wide_rate, tmp / "wide",
+                                        prefect.client_env(), args.wide_task_runs)  # fmt: skip
+                results.problems += [f"wide crawl: {problem}" for problem in results.wide.problems]
 
 
-def run_flows(results: Results, tmp: Path, sources_path: Path, env: dict[str, str]) -> None:
-    """Full nightly run, no-op rerun, reprocess: each a subprocess against the one server."""
+def run_flows(results: Results, tmp: Path, sources_path: Path, env: dict[str, str],
+              dask_workers: tuple[int, ...] = ()) -> None:
+    """Full nightly run, no-op rerun, reprocess, then reprocess on each Dask LocalCluster
+    size: each a subprocess against the one server. Every reprocess re-extracts the N
+    archived pages and finds them unchanged: the same work, wherever it extracts."""
     warehouse = tmp / "data" / "warehouse.duckdb"
     args = ["--sources", str(sources_path), "--warehouse", str(warehouse)]
     results.imports_s, results.imports_rss_mb = time_imports("flows.nightly", env)
@@ -125,6 +155,11 @@ def run_flows(results: Results, tmp: Path, sources_path: Path, env: dict[str, st
     results.noop.counts = last_run_counts(warehouse)
     results.reprocess = run_flow("reprocess", "flows.reprocess", args, env, tmp / "reprocess.log")
     results.reprocess.counts = last_run_counts(warehouse)
+    for workers in dask_workers:
+        run = run_flow(f"reprocess on {workers} Dask worker(s)", "flows.reprocess",
+                       [*args, "--dask-workers", str(workers)], env, tmp / f"reprocess-dask-{workers}.log")  # fmt: skip
+        run.counts = last_run_counts(warehouse)
+        results.dask[workers] = run
 
 
 def write_sources(path: Path, base_url: str, bench: BenchCorpus) -> Path:

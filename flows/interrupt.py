@@ -17,14 +17,16 @@ ever lands in the middle of Prefect's engine or a DuckDB call. On the first sign
    connection of its own, whatever the pipeline was doing: the pipeline's open transaction,
    if any, is discarded at exit like a crash's; a first run creates the warehouse for it);
 4. the Prefect flow run is set Cancelled with the same message, its run report attached;
-5. the temporary Prefect server, if this process started one, is killed;
+5. the temporary Prefect server, if this process started one, is killed, and so are the
+   run's local Dask workers, if it has some (flows/cluster.py; they ignore the SIGINT a
+   terminal sends its whole process group, so that none prints a traceback of its own);
 6. the line goes to stderr and the process exits with 128 + the signal's number.
 
 Each step is bounded (STEP_TIMEOUT); a second signal exits at once. The pipeline goes on
 meanwhile (its writes are whole whenever the process ends), except that it no longer
 writes its row in `runs` (`ledger_write`), publishes a summary or returns (`park`). The next run closes
 nothing by hand: it fetches the pending links first and loads what is archived and not
-loaded (see the frontier in tasks/crawl/archive.py).
+loaded (see the frontier in tasks/crawl/archive/).
 
 The temporary Prefect server (PREFECT_API_URL unset) is started here, as Prefect would,
 but in a session of its own: a terminal's Ctrl-C goes to the process group in the
@@ -64,6 +66,7 @@ _SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 _state_lock = threading.Lock()
 _active: ActiveRun | None = None  # the run in progress in this process, if any
 _server: Any = None  # the temporary Prefect server this process started, if any
+_workers: set[int] = set()  # local Dask worker processes of the run (flows/cluster.py)
 
 
 def watch(run: ActiveRun) -> None:
@@ -109,6 +112,24 @@ def owns_api_server() -> bool:
     return _server is not None
 
 
+def owned_api_url() -> str | None:
+    """The API URL of the temporary server this process started, if any (its Dask workers,
+    other processes, must be told where it is: flows/cluster.py)."""
+    return getattr(_server, "api_url", None)
+
+
+def adopt_workers(pids: set[int]) -> None:
+    """Local Dask worker processes of the run: killed with the run's process when it stops.
+    (They also exit by themselves when it dies, whatever kills it: distributed watches the parent.)"""
+    with _state_lock:
+        _workers.update(pids)
+
+
+def forget_workers(pids: set[int]) -> None:
+    with _state_lock:
+        _workers.difference_update(pids)
+
+
 @contextmanager
 def stop_on_signals(what: str) -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM stop the process as the module docstring says
@@ -118,7 +139,7 @@ def stop_on_signals(what: str) -> Iterator[None]:
     Whichever thread the kernel hands a signal to (DuckDB starts one at import that blocks
     none), Python's C-level handler writes its number to the wakeup file descriptor, which a
     thread of ours waits on; the Python-level handlers, which would run in the main thread
-    wherever it is (inside Prefect's engine, a DuckDB call …), do nothing. Prefect's own
+    wherever it is (inside Prefect's engine, a DuckDB call …), only mute logging. Prefect's own
     SIGTERM bridge (capture_sigterm: a TerminationSignal raised in the main thread, for a
     runner cancelling a deployment's run) is left out of command-line runs for the same reason.
     """
@@ -151,7 +172,11 @@ def stop_on_signals(what: str) -> Iterator[None]:
 
 
 def _leave_to_watcher(signum: int, frame: object) -> None:
-    """The Python-level handler: nothing; the watcher thread has the signal already."""
+    """The Python-level handler: the watcher thread has the signal already and does the
+    stop. This only mutes logging at once, in case the main thread is running Python (where
+    it would otherwise log a line or two before the watcher wakes); the locks it takes are
+    reentrant, so it is safe wherever it interrupts the main thread."""
+    _mute_logging()
 
 
 def _wait_for_signals(reader: socket.socket, done: threading.Event, what: str) -> None:
@@ -194,6 +219,7 @@ def _stop(signum: int, what: str) -> NoReturn:
             _bounded(lambda: _tell_prefect(run, line))
             line += f" {recorded or 'Not recorded in runs: the warehouse did not answer in time.'}"
         _kill_server()
+        _kill_workers()
         os.write(2, (line + "\n").encode("utf-8", "replace"))
     finally:
         os._exit(128 + signum)
@@ -308,7 +334,20 @@ def temporary_api() -> Iterator[None]:
         yield
     finally:
         _server = None
+        _send_pending_logs()
         server.stop()
+
+
+def _send_pending_logs() -> None:
+    """Send the run's last log lines to the temporary server before it stops: Prefect's log
+    worker sends in batches, and one still queued when the server is gone is printed as
+    "Error logging to API" at exit. Bounded (Prefect waits at most 5 s)."""
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        APILogWorker.drain_all(timeout=5)
+    except Exception as exc:  # the run is over; a log line that did not reach the UI is not a failure
+        logging.getLogger(__name__).debug("could not send the last log lines: %s", exc)
 
 
 class _OwnSessionSubprocess:
@@ -335,6 +374,17 @@ def _die_with_parent(parent: int) -> None:
         return
     if os.getppid() != parent:
         os._exit(1)
+
+
+def _kill_workers() -> None:
+    """Kill the run's local Dask workers at once: the work they hold is the run's, which ends."""
+    with _state_lock:
+        pids = set(_workers)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _kill_server() -> None:

@@ -1,6 +1,6 @@
 """Rebuild the warehouse from the raw archive, with its version history: no network.
 
-    python -m flows.rebuild --warehouse data/warehouse.duckdb [--archive DIR] [--sources sources.yaml]
+    python -m flows.rebuild --warehouse data/warehouse.duckdb [--archive DIR|postgres:DSN] [--sources sources.yaml]
 
 The command a damaged warehouse names (warehouse/rebuild.py: check_warehouse). Every archived
 fetch that brought a page (outcome fetched) is extracted again and loaded in fetch order, a
@@ -33,9 +33,9 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.runner import archive_path
+from flows.runner import archive_location
 from tasks import settings
-from tasks.crawl.archive import ArchiveDamagedError, ArchivedFetch, RawArchive
+from tasks.crawl.archive import ArchivedFetch, ArchiveError, RawArchive
 from tasks.crawl.runlock import RunLockedError, run_lock
 from tasks.pages import page_record
 from tasks.records import FetchOutcome, PageRecord, Source
@@ -43,30 +43,36 @@ from tasks.sources import SourceConfigError, read_sources
 from tasks.steps import load_isolating
 from warehouse.connect import snapshot
 from warehouse.errors import WarehouseError
+from warehouse.lake import LakeError, is_lake, lake_of
 from warehouse.rebuild import RebuildResult, rebuild_warehouse
 
 log = logging.getLogger(__name__)
 
 
-def rebuild(warehouse_path: str | Path, archive_dir: str | None = None,
+def rebuild(warehouse_path: str | Path, archive: str | None = None,
             sources_file: str | Path = settings.SOURCES_FILE, batch_size: int = settings.BATCH_SIZE) -> RebuildResult:
-    """Rebuild the warehouse at `warehouse_path` from its raw archive (module doc)."""
-    archive_file = archive_path(archive_dir, str(warehouse_path))
+    """Rebuild the warehouse at `warehouse_path` from its raw archive (module doc); `archive`
+    is the --archive setting (a directory, postgres:<libpq dsn>; None: GOVETL_ARCHIVE, else
+    beside the warehouse)."""
+    if is_lake(warehouse_path):  # its files and catalog are PostgreSQL's and the store's to keep, with their snapshots
+        raise LakeError(f"{lake_of(warehouse_path)} is a lake, which is not rebuilt from the archive: restore its "
+                        "PostgreSQL catalog (and data path) from their backups, or read an earlier snapshot (AT (VERSION => n))")
+    archive_file = archive_location(archive, str(warehouse_path))
     if not archive_file.exists():
         raise FileNotFoundError(f"no raw archive at {archive_file}: nothing to rebuild the warehouse from "
-                                "(--archive names the directory holding archive.sqlite)")
+                                "(--archive names the directory holding archive.sqlite, or postgres:<libpq dsn>)")
     sources = {s.name: s for s in read_sources(sources_file)}  # disabled ones too: their pages are archived
     started = datetime.now(UTC)
     run_id = f"{started:%Y%m%dT%H%M%SZ}-rebuild-{uuid.uuid4().hex[:6]}"
-    with run_lock(warehouse_path), RawArchive(archive_file) as archive:
-        fetched = [f for f in map(_archived, archive.fetch_log_after(None)) if f is not None]
+    with run_lock(warehouse_path), RawArchive(archive_file) as raw:
+        fetched = [f for f in map(_archived, raw.fetch_log_after(None)) if f is not None]
         result = rebuild_warehouse(
-            warehouse_path, _pages(archive, fetched, sources, batch_size), lambda: archive.fetch_log_after(None),
+            warehouse_path, _pages(raw, fetched, sources, batch_size), lambda: raw.fetch_log_after(None),
             run_id=run_id, parameters={"warehouse_path": str(warehouse_path), "archive": str(archive_file),
                                        "sources_file": str(sources_file)},
             load=load_isolating, now=started)  # fmt: skip
-        archive.forget_loads(archive.loaded_run_ids())  # loaded into the warehouse that is gone
-        archive.mark_loaded([f.fetch_id for f in fetched], run_id)
+        raw.forget_loads(raw.loaded_run_ids())  # loaded into the warehouse that is gone
+        raw.mark_loaded([f.fetch_id for f in fetched], run_id)
         snapshot(warehouse_path)
     return result
 
@@ -107,14 +113,15 @@ def replay_batches(fetched: Iterable[ArchivedFetch], size: int) -> Iterator[list
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.rebuild", description=__doc__.split("\n\n")[0])
     parser.add_argument("--warehouse", default=str(settings.WAREHOUSE_PATH), help="the DuckDB file to rebuild")
-    parser.add_argument("--archive", default=None, help="raw archive directory (default: beside the warehouse)")
+    parser.add_argument("--archive", default=None, help="raw archive: a directory, or postgres:<libpq dsn> "
+                        "(default: GOVETL_ARCHIVE, else archive/ beside the warehouse)")
     parser.add_argument("--sources", default=str(settings.SOURCES_FILE), help="sources.yaml (selectors, regions)")
     parser.add_argument("--batch-size", type=int, default=settings.BATCH_SIZE)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = rebuild(args.warehouse, args.archive, args.sources, args.batch_size)
-    except (FileNotFoundError, ArchiveDamagedError, RunLockedError, SourceConfigError, WarehouseError) as exc:
+    except (FileNotFoundError, ArchiveError, RunLockedError, SourceConfigError, WarehouseError) as exc:
         print(f"rebuild failed: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -41,13 +41,14 @@ from prefect.states import Cancelled, Completed, Failed, State
 from flows import interrupt
 from tasks import settings
 from tasks.crawl import archive as raw_archive
-from tasks.crawl.archive import ArchiveDamagedError
+from tasks.crawl.archive import ArchiveError, ArchiveLocation
 from tasks.crawl.runlock import RunInterrupted, RunLockedError
 from tasks.extract.compiled import stale_build_note
 from tasks.sources import SourceConfigError, read_sources, select_sources
-from tasks.summary import RunSummary, SourceCounts, format_summary, summary_markdown
+from tasks.summary import RunSummary, SourceCounts, artifact_rows, format_summary, summary_markdown
 from warehouse import WarehouseDamaged, WarehouseFormatError, WarehouseLockedError
 from warehouse.connect import check_format
+from warehouse.lake import LakeError, is_lake
 from warehouse.rebuild import check_warehouse
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class DiskFull(RunFailed):
 
 # Failures an operator can act on: their message is the run's, with no traceback.
 _EXPECTED = (RunFailed, RunLockedError, WarehouseLockedError, WarehouseFormatError, WarehouseDamaged,
-             ArchiveDamagedError, SourceConfigError)  # fmt: skip
+             ArchiveError, SourceConfigError, LakeError)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class ActiveRun:
     summary: RunSummary
     what: str  # "nightly run" | "reprocessing"
     warehouse_path: Path
-    archive_path: Path
+    archive_path: ArchiveLocation  # a SQLite file or a PostgreSQL schema (str() names it, without a password)
     parameters: dict
     stage: str = "start"  # start | crawl | load: where the run is (flows/interrupt.py words it)
 
@@ -147,7 +148,7 @@ _FULL_DISK_FILTER = _NoTracebackForFullDisk()
 
 
 @contextmanager
-def reported_run(summary: RunSummary, what: str, warehouse_path: str, archive: Path,
+def reported_run(summary: RunSummary, what: str, warehouse_path: str, archive: ArchiveLocation,
                  parameters: dict) -> Iterator[ActiveRun]:  # fmt: skip
     """Run the block as the run, publish the summary however it ends, and set its status.
 
@@ -201,10 +202,12 @@ def add_note(summary: RunSummary, note: str) -> None:
     summary.message = f"{summary.message}; {note}" if summary.message else note
 
 
-def new_files_note(warehouse_path: str, archive: Path) -> str | None:
+def new_files_note(warehouse_path: str, archive: ArchiveLocation) -> str | None:
     """One line when this run is about to create the warehouse or the archive: a path with
     a typo would otherwise silently start an empty warehouse and crawl everything again."""
-    new = [f"{label} {path}" for label, path in (("warehouse", Path(warehouse_path)), ("raw archive", archive))
+    # A lake has no file to look for (its first run says so in the log when it creates it).
+    warehouse = [] if is_lake(warehouse_path) else [("warehouse", Path(warehouse_path))]
+    new = [f"{label} {path}" for label, path in (*warehouse, ("raw archive", archive))
            if not path.exists()]  # fmt: skip
     if not new:
         return None
@@ -222,7 +225,7 @@ def run_from_cli(flow: Callable, what: str, preflight: Callable[[], None] | None
     PREFECT_API_URL is unset) is this process's child, in a session of its own.
     """
     try:
-        check_format(Path(str(parameters.get("warehouse_path") or settings.WAREHOUSE_PATH)))
+        check_format(str(parameters.get("warehouse_path") or settings.WAREHOUSE))
         if preflight is not None:
             preflight()
     except SourceConfigError as exc:
@@ -243,12 +246,12 @@ def run_from_cli(flow: Callable, what: str, preflight: Callable[[], None] | None
     return EXIT_FAILED
 
 
-def check_inputs(sources_file: str, only: list[str] | None, warehouse_path: str, archive_dir: str | None) -> None:
+def check_inputs(sources_file: str, only: list[str] | None, warehouse_path: str, archive: str | None) -> None:
     """The preflight of a nightly run: the sources file reads, `--only` names sources it
-    has, the archive and the warehouse (if there are any) are sound."""
+    has, the archive (reachable, if on PostgreSQL) and the warehouse (if there are any) are sound."""
     select_sources(read_sources(sources_file), only, where=sources_file)
-    raw_archive.check(archive_path(archive_dir, warehouse_path))
-    check_warehouse(warehouse_path, archive_dir=archive_dir)
+    raw_archive.check(archive_location(archive, warehouse_path))
+    check_warehouse(warehouse_path, archive_dir=raw_archive.shown_setting(archive))
 
 
 @contextmanager
@@ -274,10 +277,12 @@ def new_summary() -> RunSummary:
     return RunSummary(run_id=f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", started_at=started)
 
 
-def archive_path(archive_dir: str | None, warehouse_path: str) -> Path:
-    """The raw archive lives beside the warehouse unless told otherwise."""
-    directory = Path(archive_dir) if archive_dir else Path(warehouse_path).parent / "archive"
-    return directory / "archive.sqlite"
+def archive_location(archive: str | None, warehouse_path: str) -> ArchiveLocation:
+    """The raw archive `archive` names (a directory, or postgres:<libpq dsn>); unset, the one
+    GOVETL_ARCHIVE names, else archive/archive.sqlite beside the warehouse (a lake, which is
+    beside nothing: GOVETL_ARCHIVE_DIR's, data/archive/ by default)."""
+    beside = settings.ARCHIVE_DIR if is_lake(warehouse_path) else Path(warehouse_path).parent / "archive"
+    return raw_archive.locate(archive, beside)
 
 
 def current_flow_run_id() -> str | None:
@@ -291,7 +296,7 @@ def publish(summary: RunSummary, started: float) -> None:
     get_run_logger().info("run summary\n%s", format_summary(summary))
     if note := stale_build_note():
         get_run_logger().info(note)
-    create_table_artifact(key="etl-run-summary", table=summary.rows(),
+    create_table_artifact(key="etl-run-summary", table=artifact_rows(summary),
                           description=f"Run {summary.run_id}: {summary.status}")  # fmt: skip
     create_markdown_artifact(key="etl-run-report", markdown=report_markdown(summary),
                              description=f"Run {summary.run_id}: {summary.status}")  # fmt: skip

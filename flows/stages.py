@@ -20,15 +20,19 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import duckdb
-from prefect.futures import wait
+from prefect.futures import PrefectConcurrentFuture, wait
+from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.cluster import ExtractFailed, ExtractOn, extractor, report_extractors
 from flows.interrupt import ledger_write
 from flows.runner import DiskFull, add_note, disk_full_reason
+from tasks import settings
 from tasks.crawl.archive import ArchivedFetch, RawArchive
+from tasks.crawl.crawler import Crawl, SourceCrawled, SourcePlan, describe_plan, gone_recheck_after
 from tasks.crawl.fetch import Fetcher, caps_that_bit
-from tasks.records import FetchResult, Source
-from tasks.steps import (SourcePlan, batches, describe_plan, discover_source, extract_load_batch, fetch_batch,
-                         gone_recheck_after)  # fmt: skip
+from tasks.crawl.runlock import RunInterrupted
+from tasks.records import LoadOutcome, Source
+from tasks.steps import BatchLoader, Timed, batches, crawl_sources
 from tasks.summary import RunSummary, SourceCounts
 from warehouse import connect, finish_run, record_fetch_log, run_checks, snapshot, start_run
 from warehouse.history import history_notes
@@ -37,46 +41,76 @@ from warehouse.runs import RUN_COUNTS
 log = logging.getLogger(__name__)
 
 
-def crawl(sources: list[Source], archive: RawArchive, summary: RunSummary, revalidate_after_hours: float,
-          batch_size: int) -> None:  # fmt: skip
-    """Discover every source concurrently, then fetch the planned pages in batches.
+def crawl(sources: list[Source], archive: RawArchive, summary: RunSummary, revalidate_after_hours: float) -> None:
+    """Crawl every source at once into the raw archive: each source's listing pages, then
+    its downloads, as requests of one scheduler (tasks/crawl/crawler.py), shared out into
+    CRAWL_TASKS task runs. They run on a thread pool of their own, in this process, whatever
+    the flow's task runner: they hold live objects (the scheduler, connections, the archive).
 
     Discovery records every link in the archive's frontier before anything is fetched, so
-    an interrupted or failed run leaves its unfinished links for the next one.
+    an interrupted or failed run leaves its unfinished links for the next one. In the
+    summary's seconds, `discover` runs until the last source's discovery is over and `fetch`
+    from there to the last download (a source downloads as soon as its own discovery is over).
     """
+    started = time.perf_counter()
     with ExitStack() as stack:
-        fetchers = {s.name: stack.enter_context(Fetcher(s)) for s in sources}
-        started = time.perf_counter()
-        discovered = {s.name: discover_source.submit(s, fetchers[s.name], archive, summary.run_id,
-                                                     revalidate_after_hours) for s in sources}  # fmt: skip
-        fetch_futures = []
+        run = stack.enter_context(Crawl(archive, summary.run_id, revalidate_after_hours,
+                                        workers=settings.CRAWL_WORKERS, keep_alive_hosts=settings.CRAWL_KEEP_ALIVE_HOSTS,
+                                        per_host=settings.CRAWL_CONNECTIONS_PER_HOST))  # fmt: skip
         for source in sources:
-            counts, future = summary.counts(source.name), discovered[source.name]
-            future.wait()
-            if not future.state.is_completed():  # one dead source never fails the run
-                counts.errors.append(f"discovery failed: {future.state.message}")
-                counts.failed += 1
-                continue
-            plan = future.result().value
-            _count_discovery(counts, plan)
-            for number, items in enumerate(batches(plan.fetches, batch_size)):
-                fetch_futures.append((source, fetch_batch.submit(source, fetchers[source.name], archive,
-                                                                 summary.run_id, items, number)))  # fmt: skip
-        summary.timings["discover"] = time.perf_counter() - started
-        started = time.perf_counter()
-        wait([batch for _, batch in fetch_futures])
-        results: dict[str, list[FetchResult]] = {}
-        for source, batch in fetch_futures:
-            if batch.state.is_completed():
-                days = gone_recheck_after(source).total_seconds() / 86400
-                summary.counts(source.name).add_fetches(batch.result().value,
-                                                        gone_note=f"; gone: re-checked after {days:g} days")  # fmt: skip
-                results.setdefault(source.name, []).extend(batch.result().value)
-            else:
-                summary.counts(source.name).errors.append(f"fetch batch failed: {batch.state.message}")
-        for name, fetched in results.items():
-            summary.counts(name).warnings += caps_that_bit(fetched)
-        summary.timings["fetch"] = time.perf_counter() - started
+            run.add(source, stack.enter_context(Fetcher(source, pools=run.pools, robots=run.robots)))
+        crawled = _crawl_in_tasks(run, _slices([s.name for s in sources], settings.CRAWL_TASKS))
+    by_name = {source.name: source for source in sources}
+    for done in crawled:
+        _count_crawl(summary.counts(done.source), done, by_name[done.source])
+    discovered = max((done.discovered_at or done.finished_at or started for done in crawled), default=started)
+    summary.timings["discover"] = discovered - started
+    summary.timings["fetch"] = time.perf_counter() - discovered
+
+
+def _slices(names: list[str], tasks: int) -> list[tuple[str, list[str]]]:
+    """The sources in at most `tasks` runs of consecutive ones, each with its task-run label."""
+    size = -(-len(names) // max(1, tasks))
+    chunks = [names[i:i + size] for i in range(0, len(names), size)] if names else []
+    return [(chunk[0] if len(chunk) == 1 else f"{chunk[0]}…{chunk[-1]}", chunk) for chunk in chunks]
+
+
+def _crawl_in_tasks(run: Crawl, slices: list[tuple[str, list[str]]]) -> list[SourceCrawled]:
+    """One crawl_sources task run per slice, all at once; a task run that failed fails its
+    sources with its reason, except a stop request, which is raised."""
+    if not slices:
+        return []
+    futures: list[tuple[list[str], PrefectConcurrentFuture[Timed[list[SourceCrawled]]]]] = []
+    runner: ThreadPoolTaskRunner[PrefectConcurrentFuture]
+    with ThreadPoolTaskRunner(max_workers=len(slices)) as runner:
+        for label, names in slices:
+            # The ignore: Prefect types submit's task as returning `R | Coroutine[R]`, which
+            # mypy cannot solve for a plain task.
+            futures.append((names, runner.submit(crawl_sources, {"crawl": run, "names": names,  # type: ignore[arg-type]
+                                                                 "label": label})))  # fmt: skip
+        wait([future for _, future in futures])
+    crawled: list[SourceCrawled] = []
+    for names, future in futures:
+        if future.state.is_completed():
+            crawled += future.result().value
+            continue
+        failure = future.state.result(raise_on_failure=False)
+        if isinstance(failure, RunInterrupted):
+            raise failure
+        crawled += [SourceCrawled(name, plan=None, errors=[f"crawl task failed: {future.state.message}"])
+                    for name in names]  # fmt: skip
+    return crawled
+
+
+def _count_crawl(counts: SourceCounts, done: SourceCrawled, source: Source) -> None:
+    """What the crawl of one source adds to the summary: discovery, downloads, failures."""
+    if done.plan is not None:
+        _count_discovery(counts, done.plan)
+    counts.errors += done.errors  # a discovery that failed, a download that raised
+    counts.failed += len(done.errors)
+    days = gone_recheck_after(source).total_seconds() / 86400
+    counts.add_fetches(done.fetches, gone_note=f"; gone: re-checked after {days:g} days")
+    counts.warnings += caps_that_bit(done.fetches)
 
 
 def _count_discovery(counts: SourceCounts, plan: SourcePlan) -> None:
@@ -93,8 +127,10 @@ def _count_discovery(counts: SourceCounts, plan: SourcePlan) -> None:
 
 def load_archived(fetches: Callable[[], Iterable[ArchivedFetch]], archive: RawArchive, warehouse_path: str,
                   sources: dict[str, Source], summary: RunSummary, batch_size: int, parameters: dict,
-                  status: str = "completed") -> None:  # fmt: skip
-    """Extract and load archived pages batch by batch, then record the run, check quality and
+                  status: str = "completed", extract_on: ExtractOn = ExtractOn()) -> None:  # fmt: skip
+    """Extract archived pages batch by batch, in this process or on a Dask cluster
+    (`extract_on`, flows/cluster.py), and load them here as they come, in load transactions
+    of many batches (tasks/steps.py: BatchLoader); then record the run, check quality and
     publish the analysts' snapshot (every run: it carries the runs ledger too).
 
     `fetches` is called once the warehouse is open and the archive's loaded marks agree with
@@ -109,15 +145,15 @@ def load_archived(fetches: Callable[[], Iterable[ArchivedFetch]], archive: RawAr
     con = _open_and_start(warehouse_path, summary, parameters)
     try:
         _forget_loads_unknown_to(con, archive, summary)
-        wrote = False
-        for number, chunk in enumerate(batches(list(fetches()), batch_size)):
-            done = extract_load_batch(con, archive, summary.run_id, chunk, sources, number)
-            for stage, seconds in done.stages.items():
-                summary.timings[stage] += seconds
-            for outcome in done.value:
-                summary.counts(outcome.source).add_loads([outcome])
-                wrote = wrote or outcome.status != "unchanged" or outcome.reason == "reextracted"
+        chunks = batches(list(fetches()), batch_size)
+        wrote = _extract_and_load(con, archive, chunks, sources, summary, extract_on) if chunks else False
         _finalise(con, archive, summary, wrote, status)
+    except ExtractFailed as exc:  # the cluster unreachable or gone (flows/cluster.py): the run is recorded failed
+        summary.status, summary.message = "failed", str(exc)
+        with ledger_write():
+            finish_run(con, summary.run_id, status="failed", counts=run_counts(summary),
+                       sources=source_counts(summary), message=str(exc), timings=summary.timings)  # fmt: skip
+        raise
     except (OSError, sqlite3.Error, duckdb.Error) as exc:
         _fail_if_disk_full(exc, con, summary)
         raise
@@ -125,12 +161,54 @@ def load_archived(fetches: Callable[[], Iterable[ArchivedFetch]], archive: RawAr
         con.close()
     with timed(summary, "finalise"), timed(summary, "finalise.snapshot"):
         try:
-            snapshot(warehouse_path)
+            snapshot(warehouse_path, wrote=wrote)  # a lake: its maintenance, after a run that wrote
         except (OSError, duckdb.Error) as exc:
             if disk_full_reason(exc) is None:
                 raise
             with connect(warehouse_path) as again:
                 _fail_if_disk_full(exc, again, summary)
+
+
+def _extract_and_load(con: duckdb.DuckDBPyConnection, archive: RawArchive, chunks: list[list[ArchivedFetch]],
+                      sources: dict[str, Source], summary: RunSummary, extract_on: ExtractOn) -> bool:  # fmt: skip
+    """Extract the batches, load each as its result comes (in order), commit the last load
+    transaction and write the staged data to the main file (checkpoint); whether any data
+    table changed. Stage seconds: `load` is this process's loading; `extract` is the batches'
+    own extraction in this process, or on a cluster the time spent waiting for them
+    (`extract.workers`: the workers' seconds, added up)."""
+    loader = BatchLoader(con, archive, summary.run_id, sources)
+    wrote, notes = False, []
+    on_cluster = not extract_on.in_process
+    try:
+        with extractor(extract_on) as extracting:
+            results = extracting.run(chunks, archive, sources)
+            while True:
+                waited = time.perf_counter()
+                done = next(results, None)
+                if done is None:
+                    break
+                summary.timings["extract"] += time.perf_counter() - waited if on_cluster else done.seconds
+                if on_cluster:
+                    summary.timings["extract.workers"] = summary.timings.get("extract.workers", 0.0) + done.seconds
+                notes += done.notes
+                with timed(summary, "load"):
+                    wrote |= _count_loads(summary, loader.add(done.fetches, done.pages))
+                del done
+        with timed(summary, "load"):
+            wrote |= _count_loads(summary, loader.finish())
+            if wrote:
+                loader.checkpoint()
+    finally:
+        loader.discard()  # a stop or a failure: what is staged and not committed stays in the archive
+    report_extractors(notes)
+    return wrote
+
+
+def _count_loads(summary: RunSummary, outcomes: list[LoadOutcome]) -> bool:
+    """Add a committed transaction's outcomes to the summary; whether it wrote data."""
+    for outcome in outcomes:
+        summary.counts(outcome.source).add_loads([outcome])
+    return any(o.status != "unchanged" or o.reason == "reextracted" for o in outcomes)
 
 
 def _finalise(con: duckdb.DuckDBPyConnection, archive: RawArchive, summary: RunSummary, wrote: bool,
@@ -169,8 +247,11 @@ def _open_and_start(warehouse_path: str, summary: RunSummary, parameters: dict) 
 
 def _forget_loads_unknown_to(con: duckdb.DuckDBPyConnection, archive: RawArchive, summary: RunSummary) -> None:
     """Unmark archived pages loaded by runs this warehouse has no record of, and say so."""
+    # The archive's marks first: a run that marks pages meanwhile (on a lake, runs of other
+    # sources load side by side) recorded itself before, so the runs read next know it.
+    loaded = archive.loaded_run_ids()
     known = {run_id for (run_id,) in con.execute("select run_id from runs").fetchall()}
-    unknown = archive.loaded_run_ids() - known
+    unknown = loaded - known
     if unknown:
         pages = archive.forget_loads(unknown)
         add_note(summary, f"the warehouse has no record of the {len(unknown)} run(s) that loaded {pages} archived "

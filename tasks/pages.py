@@ -2,7 +2,13 @@
 
 The seam between the two stages: the bytes the crawler archived are decoded as the
 crawler decodes any download, extracted by the pure extractor, and turned into what
-the loader takes, an extraction or a stored reason why the page is not a report.
+the loader takes, an extraction or a stored reason why the page is not a report, with the
+search index's words of its sections marked (CPU work better done here, where pages are
+extracted in parallel, than by the warehouse's single writer).
+
+Nothing here reads the archive or the warehouse: an `ArchivedPage` carries its bytes, a
+`Source` is plain data, so the same code runs in the flow's process or on a Dask worker
+that shares no disk with it (flows/cluster.py).
 """
 
 from __future__ import annotations
@@ -10,14 +16,25 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from dataclasses import dataclass
 
 from tasks.crawl.archive import ArchivedFetch
 from tasks.crawl.encoding import decode_html
 from tasks.extract import extract_page
 from tasks.extract.vocab import page_rules
 from tasks.records import Extraction, PageRecord, Source
+from warehouse.load import section_words
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class ArchivedPage:
+    """An archived fetch with its body: what extracting it needs of the archive, the bytes
+    themselves (never a path to them), so it can travel to a worker."""
+
+    fetch: ArchivedFetch
+    body: bytes
 
 
 def page_record(fetch: ArchivedFetch, body: bytes, source: Source | None) -> PageRecord:
@@ -40,6 +57,8 @@ def page_record(fetch: ArchivedFetch, body: bytes, source: Source | None) -> Pag
         record.extraction.warnings.append(
             f"{decoded.replaced_chars} undecodable bytes replaced (decoded as {decoded.encoding} from {decoded.encoding_source})")
     record.reject_reason = not_a_report(record.extraction)
+    if record.reject_reason is None:
+        record.search_words = section_words(record.extraction.sections)
     return record
 
 

@@ -204,6 +204,9 @@ class PageRecord:
     fetched_at: datetime
     extraction: Extraction | None = None
     reject_reason: str | None = None  # set when the page cannot become a report
+    # The search index's (words, number of words) of each of extraction.sections, marked where
+    # the page was extracted (a Dask worker, when the run has some); None: the loader marks them.
+    search_words: list[tuple[str, int]] | None = None
 
 
 @dataclass

@@ -8,6 +8,7 @@ variables named `GOVETL_<NAME>`, then the values below.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -21,9 +22,36 @@ def _env(name: str, default: str) -> str:
 # --- where things live ---------------------------------------------------
 SOURCES_FILE = Path(_env("SOURCES_FILE", str(PROJECT_ROOT / "sources.yaml")))
 WAREHOUSE_PATH = Path(_env("WAREHOUSE_PATH", str(PROJECT_ROOT / "data" / "warehouse.duckdb")))
-# Raw archive directory (compressed page bytes + fetch log); defaults beside the warehouse.
+# The warehouse a run loads: a DuckDB file (WAREHOUSE_PATH, the default) or a DuckLake whose
+# catalog is a PostgreSQL database, written `ducklake:postgres:<libpq key=value DSN>`, e.g.
+# `ducklake:postgres:host=db.internal port=5432 user=govetl dbname=govetl_lake` (warehouse/lake.py).
+# A password belongs in ~/.pgpass or PGPASSWORD rather than here: it would show in `runs.parameters`.
+WAREHOUSE = _env("WAREHOUSE", str(WAREHOUSE_PATH))
+# Where a new lake keeps its Parquet files: a directory, or object storage (s3://bucket/prefix/,
+# which needs the httpfs extension). Read when the lake is created; the catalog remembers it, so
+# later runs and analysts need not set it (a different value then is refused, not silently used).
+LAKE_DATA_PATH = _env("LAKE_DATA_PATH", "")
+LAKE_DEFAULT_DATA_PATH = PROJECT_ROOT / "data" / "lake"  # for a new lake when LAKE_DATA_PATH is unset
+# Snapshots of a lake older than this are expired after a run that wrote (time travel reaches back
+# this far; their files are deleted once no snapshot needs them).
+LAKE_SNAPSHOT_RETENTION_DAYS = float(_env("LAKE_SNAPSHOT_RETENTION_DAYS", "30"))
+# A lake's small files are compacted after a run once a table has this many data and delete files.
+LAKE_COMPACT_AT_FILES = int(_env("LAKE_COMPACT_AT_FILES", "20"))
+# Attempts of one write transaction that conflicts with another writer's commit (DuckLake's
+# optimistic concurrency), with a growing, jittered pause between them.
+LAKE_COMMIT_ATTEMPTS = int(_env("LAKE_COMMIT_ATTEMPTS", "12"))
+LAKE_RETRY_PAUSE = float(_env("LAKE_RETRY_PAUSE", "0.2"))  # seconds before the 2nd attempt; doubles, at most 5 s
+# The raw archive of the flows (tasks/crawl/archive/): a directory holding archive.sqlite, or
+# postgres:<libpq connection string>; empty: archive/ beside the warehouse. --archive overrides it.
+ARCHIVE = _env("ARCHIVE", "")
+# Raw archive directory of RawArchive() opened with no location (scripts, a Python shell).
 ARCHIVE_DIR = Path(_env("ARCHIVE_DIR", str(PROJECT_ROOT / "data" / "archive")))
-ARCHIVE_BUSY_TIMEOUT = float(_env("ARCHIVE_BUSY_TIMEOUT", "30"))  # seconds a write waits for another process
+# seconds a write waits for another writer (SQLite's busy timeout, PostgreSQL's lock_timeout)
+# or for a free pooled connection
+ARCHIVE_BUSY_TIMEOUT = float(_env("ARCHIVE_BUSY_TIMEOUT", "30"))
+ARCHIVE_SCHEMA = _env("ARCHIVE_SCHEMA", "raw_archive")  # the PostgreSQL schema holding the archive
+ARCHIVE_PG_CONNECTIONS = int(_env("ARCHIVE_PG_CONNECTIONS", "8"))  # connections per open archive, shared by threads
+ARCHIVE_PG_CONNECT_TIMEOUT = float(_env("ARCHIVE_PG_CONNECT_TIMEOUT", "10"))  # seconds to reach PostgreSQL
 
 # --- HTTP ------------------------------------------------------------------
 USER_AGENT = _env(
@@ -49,7 +77,24 @@ ROBOTS_UNREACHABLE_POLICY = "allow"
 # A header or <meta> charset is overruled when decoding with it replaces more than this share
 # of the non-ASCII characters (see tasks/crawl/encoding.py).
 ENCODING_MAX_REPLACED_RATIO = 0.01  # fraction of non-ASCII characters (0.01 = 1 %)
-FETCH_WORKERS = int(_env("FETCH_WORKERS", "8"))  # threads running discovery and fetch batches (hosts stay rate-limited)
+FETCH_WORKERS = int(_env("FETCH_WORKERS", "8"))  # the flow's task-runner threads; a lone Fetcher's pooled connections
+
+# --- the crawl: many hosts at once, bounded (tasks/crawl/scheduler.py) ----------
+# Threads that make requests, and so the most requests in flight at once, whatever the
+# number of hosts. A thousand hosts at 1 request/s each need about rate × latency of them
+# (1,000/s × 20 ms = 20); more only help when responses are slow.
+CRAWL_WORKERS = int(_env("CRAWL_WORKERS", "32"))
+# Hosts whose idle keep-alive connection is kept for their next request, the least recently
+# used closed first. Open connections stay under CRAWL_WORKERS + CRAWL_KEEP_ALIVE_HOSTS
+# (a rate-limited host has one request in flight at a time: one connection).
+CRAWL_KEEP_ALIVE_HOSTS = int(_env("CRAWL_KEEP_ALIVE_HOSTS", "128"))
+# Requests in flight at once to one host whose rate limit is off (rate_limit_per_second 0:
+# loopback benchmarks); a rate-limited host gets one at a time.
+CRAWL_CONNECTIONS_PER_HOST = int(_env("CRAWL_CONNECTIONS_PER_HOST", "4"))
+# Prefect task runs a crawl is shared out into (each a slice of the sources, all crawled at
+# once on the one scheduler): a task run costs Prefect ~4 ms of this process's CPU, so one per
+# source is seconds of orchestration at a thousand sources (BENCHMARKS.md).
+CRAWL_TASKS = int(_env("CRAWL_TASKS", "8"))
 
 # --- discovery -------------------------------------------------------------
 # Listing pages read per source per run (pages left are read first by the next runs).
@@ -63,14 +108,57 @@ REVALIDATE_AFTER_HOURS = float(_env("REVALIDATE_AFTER_HOURS", str(24 * 7)))
 GONE_RECHECK_AFTER_DAYS = float(_env("GONE_RECHECK_AFTER_DAYS", "30"))
 
 # --- pipeline --------------------------------------------------------------
-BATCH_SIZE = int(_env("BATCH_SIZE", "50"))  # pages per fetch/extract/load task
+BATCH_SIZE = int(_env("BATCH_SIZE", "50"))  # pages per fetch and extract task
+# A load transaction commits once its staged batches hold this many rows (reports, sections,
+# metrics, ranks; about 200 a report), and at the end of the load: its fixed costs (the merge's
+# statements over whole tables) are paid per transaction, not per batch (warehouse/load.py).
+LOAD_TRANSACTION_ROWS = int(_env("LOAD_TRANSACTION_ROWS", "50000"))
+# ... and the warehouse file is checkpointed once this many rows were committed since the last
+# checkpoint (and at the end of the load): until a checkpoint, the keys' indexes of everything
+# committed stay in the writer's memory, and a load into a growing file would outgrow its budget.
+LOAD_CHECKPOINT_ROWS = int(_env("LOAD_CHECKPOINT_ROWS", "200000"))
+# Where extract batches run (flows/cluster.py): 0 workers and no address, in the flow's process;
+# N workers, a Dask LocalCluster of N worker processes started for the run; an address
+# (tcp://scheduler:8786), an existing Dask cluster. Fetching and loading stay in the flow's process.
+DASK_WORKERS = int(_env("DASK_WORKERS", "0"))
+DASK_ADDRESS = _env("DASK_ADDRESS", "") or None
+# The printed run summary and its markdown artifact show every source up to this many; past it,
+# the totals and only the sources with something to say (failures, warnings, gone links), this
+# many at most (every source: the etl-run-summary table artifact and `run_sources`).
+SUMMARY_SOURCES_SHOWN = int(_env("SUMMARY_SOURCES_SHOWN", "20"))
 RUN_LOCK_TIMEOUT = float(_env("RUN_LOCK_TIMEOUT", "30"))  # seconds a second run waits, then exits
 WAREHOUSE_LOCK_TIMEOUT = float(_env("WAREHOUSE_LOCK_TIMEOUT", "60"))  # seconds of retrying a locked DuckDB file
 # DuckDB memory of the nightly writer (DuckDB size syntax); it spills to disk beyond it.
-# DuckDB's own default is 80% of RAM, which it would fill with cache on a big load; a
-# nightly run peaks near 480 MB at 10,000 pages (BENCHMARKS.md). DuckDB's checkpoint
-# threshold stays at its default: a larger one keeps more un-checkpointed data in memory,
-# and at 256MB a 64MB writer ran out of memory during a rollback (a fatal DuckDB error).
-WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "64MB")
+# DuckDB's own default is 80% of RAM, which it would fill with cache on a big load. It must
+# hold one load transaction's merge (LOAD_TRANSACTION_ROWS) and the keys' indexes committed
+# since the last checkpoint (LOAD_CHECKPOINT_ROWS): at 3,000 pages, 64MB held transactions
+# of 15,000 rows (32,000 rows/s loaded, peak RSS 482 MB) and 128MB of 50,000 (51,000 rows/s,
+# 548 MB); one that does not fit fails, rolls back and is done again under the large budget.
+# DuckDB's checkpoint threshold stays at its default: at 256MB a 64MB writer ran out of
+# memory during a rollback (a fatal DuckDB error).
+WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "128MB")
 # A batch too big for that budget (a 10 MB paragraph) is loaded alone under this one.
 WAREHOUSE_MEMORY_LIMIT_LARGE = _env("WAREHOUSE_MEMORY_LIMIT_LARGE", "1GB")
+
+
+# --- warehouse targets ---------------------------------------------------------
+LAKE_PREFIX = "ducklake:postgres:"
+
+
+def lake_catalog(warehouse: str | os.PathLike) -> str | None:
+    """The libpq DSN of the PostgreSQL catalog when `warehouse` names a DuckLake
+    (`ducklake:postgres:<dsn>`), None when it is a DuckDB file. Refuses a `ducklake:` target
+    of another kind, or a DSN in URI form (it would not survive being handled as a path)."""
+    text = os.fspath(warehouse)
+    if not text.startswith("ducklake:"):
+        return None
+    dsn = text.removeprefix(LAKE_PREFIX).strip()
+    if not text.startswith(LAKE_PREFIX) or not dsn or "://" in dsn:
+        raise ValueError(f"a lake is named ducklake:postgres:<libpq key=value DSN> "
+                         f"(e.g. ducklake:postgres:host=127.0.0.1 port=5432 dbname=lake), not {redact_dsn(text)!r}")
+    return dsn
+
+
+def redact_dsn(text: str) -> str:
+    """A DSN (or a text holding one) fit to print: its password replaced by ***."""
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", text)

@@ -1,9 +1,13 @@
 """Prefect tasks: thin wrappers that give the pure functions retries, logs and a place in the UI.
 
-One task per source for discovery, one per batch of pages for fetching, extracting and
-loading (never one per metric). Tasks receive live objects (a Fetcher, the archive, a
-DuckDB connection) because they run in the flow's process; `cache_policy=NONE` keeps
-Prefect from hashing them (Prefect issues #16042, #16557).
+The crawl is a few tasks, each a slice of the sources (CRAWL_TASKS), all crawling at once
+on one scheduler: a task run costs Prefect milliseconds of this process's CPU, which a
+thousand sources would multiply (BENCHMARKS.md); what happened per source is in each
+task's result and the run summary. Extracting is one task per batch of pages (never one
+per metric), given only data (page bytes, sources), so it may run on a Dask worker;
+loading is the flow process's own (`BatchLoader`, the warehouse's one writer). The crawl
+tasks receive live objects (the crawl, the archive) because they run in the flow's
+process; `cache_policy=NONE` keeps Prefect from hashing them (Prefect issues #16042, #16557).
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Generic, TypeVar
 
 import duckdb
@@ -22,14 +28,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from tasks import settings
-from tasks.crawl.archive import ArchivedFetch, FrontierLink, RawArchive
-from tasks.crawl.discover import (Discovery, FetchItem, describe_discovery, discovery_warnings, plan_fetches,
-                                  walk_listing)  # fmt: skip
-from tasks.crawl.encoding import decode_html
-from tasks.crawl.fetch import Fetcher
-from tasks.pages import page_record
-from tasks.records import FetchOutcome, FetchResult, LoadOutcome, PageRecord, Source
+from tasks.crawl.archive import ArchivedFetch, RawArchive
+from tasks.crawl.crawler import Crawl, SourceCrawled, describe_plan
+from tasks.extract.compiled import is_compiled
+from tasks.pages import ArchivedPage, page_record
+from tasks.records import LoadOutcome, PageRecord, Source
 from warehouse import load_pages
+from warehouse.load import StagedPages, checkpoint
 from warehouse.connect import memory_limit
 
 log = logging.getLogger(__name__)
@@ -46,107 +51,145 @@ class Timed(Generic[T]):
     stages: dict[str, float] = field(default_factory=dict)  # seconds per pipeline stage, when several
 
 
-@dataclass
-class SourcePlan:
-    """What discovery decided for one source: the walk, the downloads, what to tell the operator."""
-
-    discovery: Discovery
-    fetches: list[FetchItem]
-    left_by_earlier_runs: int  # planned links an earlier run found and did not finish
-    gone: list[FrontierLink]  # links gone (404/410), not requested before their re-check
-    warnings: list[str]
-    listing_failures: list[str]  # one sentence per listing page that could not be read
-
-
-@task(cache_policy=NONE, task_run_name="discover-{source.name}")
-def discover_source(source: Source, fetcher: Fetcher, archive: RawArchive, run_id: str,
-                    revalidate_after_hours: float) -> Timed[SourcePlan]:  # fmt: skip
-    """Read the column pages into the frontier (pages earlier runs left first); plan the
-    downloads: the frontier's due links, and known pages due a re-check."""
+@task(cache_policy=NONE, task_run_name="crawl-{label}")
+def crawl_sources(crawl: Crawl, names: list[str], label: str) -> Timed[list[SourceCrawled]]:
+    """Discover and download these sources (all at once, with the rest of the crawl) into
+    the raw archive. Logs each source's warnings and failures; what discovery found, per
+    source when the task has one (a narrow run), else in one line of totals (a line costs
+    Prefect's console and API handlers a millisecond or two: a thousand would be seconds)."""
     started = time.perf_counter()
-    failures: list[str] = []
-    gone_after = gone_recheck_after(source)
-
-    def read_listing(url: str) -> str | None:
-        result = fetcher.fetch(url)
-        if result.outcome is not FetchOutcome.FETCHED or result.body is None:
-            # Logged in the fetch log like any download, and failed (or gone) in the frontier:
-            # the next run reads it again.
-            archive.record_listing_failure(run_id, source.name, result, gone_recheck_after=gone_after)
-            failures.append(f"listing page {url}: {result.reason or result.outcome}")
-            return None
-        return decode_html(result.body, result.content_type).text
-
-    now = datetime.now(UTC)
-    earlier = set(archive.due_links(source.name, now))
-    discovery = walk_listing(source, read_listing, archive.frontier_urls(),
-                             resume=archive.listing_resume(source.name, now),
-                             stop_when_known=archive.walked_before(source.name),
-                             skip=archive.listing_not_due(source.name, now),
-                             on_page=lambda page: archive.record_listing_page(run_id, source.name, page))  # fmt: skip
-    archive.finish_listing_walk(run_id, discovery)
-    due = archive.due_links(source.name, now)
-    hours = source.revalidate_after_hours if source.revalidate_after_hours is not None else revalidate_after_hours
-    revalidate = archive.due_for_revalidation(source.name, timedelta(hours=hours), now)
-    plan = SourcePlan(discovery, plan_fetches(due, revalidate, archive.page_states(due)),
-                      left_by_earlier_runs=len(earlier.intersection(due)), gone=archive.gone_waiting(source.name, now),
-                      warnings=discovery_warnings(discovery, archive.links_known(source.name)),
-                      listing_failures=failures)  # fmt: skip
-    get_run_logger().info("%s: %s", source.name, describe_plan(plan))
-    for warning in plan.warnings:
-        get_run_logger().warning("%s: %s", source.name, warning)
-    return Timed(plan, time.perf_counter() - started)
+    crawled = crawl.run(names)
+    logger = get_run_logger()
+    for done in crawled:
+        if done.plan is not None and len(crawled) == 1:
+            logger.info("%s: %s", done.source, describe_plan(done.plan))
+        for warning in done.plan.warnings if done.plan else []:
+            logger.warning("%s: %s", done.source, warning)
+        for error in done.errors:
+            logger.warning("%s: %s", done.source, error)
+    if len(crawled) > 1:
+        plans = [done.plan for done in crawled if done.plan is not None]
+        logger.info("%d sources: %d listing page(s) read, %d article links (%d new), %d downloads planned%s",
+                    len(crawled), sum(len(p.discovery.pages_read) for p in plans),
+                    sum(len(p.discovery.links) for p in plans), sum(p.discovery.new_links for p in plans),
+                    sum(len(p.fetches) for p in plans),
+                    f"; discovery failed for {len(crawled) - len(plans)}" if len(plans) < len(crawled) else "")  # fmt: skip
+    return Timed(crawled, time.perf_counter() - started)
 
 
-def describe_plan(plan: SourcePlan) -> str:
-    """The discovery line of the summary: the walk, then what the frontier adds to it."""
-    line = describe_discovery(plan.discovery)
-    if plan.left_by_earlier_runs:
-        line += f"; {plan.left_by_earlier_runs} link(s) left by earlier runs fetched first"
-    return line
+@task(cache_policy=NONE, task_run_name="extract-{batch_no}")
+def extract_batch(pages: list[ArchivedPage], sources: dict[str, Source], batch_no: int = 0) -> Timed[list[PageRecord]]:
+    """Archived pages, their bytes with them → PageRecords (extracted, search words marked).
 
-
-def gone_recheck_after(source: Source) -> timedelta:
-    """How long a gone (404/410) link of `source` waits before it is requested again."""
-    days = source.gone_recheck_after_days
-    return timedelta(days=days if days is not None else settings.GONE_RECHECK_AFTER_DAYS)
-
-
-@task(cache_policy=NONE, task_run_name="fetch-{source.name}-{batch_no}")
-def fetch_batch(source: Source, fetcher: Fetcher, archive: RawArchive, run_id: str,
-                items: list[FetchItem], batch_no: int = 0) -> Timed[list[FetchResult]]:  # fmt: skip
-    """Download a batch of pages into the raw archive (and the frontier); return their
-    outcomes without bodies."""
+    Pure: the same in the flow's process or on a Dask worker, which gets all it needs with
+    the task (tasks/pages.py). `notes` says where it ran and which extractor ran there."""
     started = time.perf_counter()
-    results: list[FetchResult] = []
-    gone_after = gone_recheck_after(source)
-    for item in items:
-        result = fetcher.fetch(item.url, etag=item.etag, last_modified=item.last_modified)
-        archive.record(run_id, source.name, result, gone_recheck_after=gone_after)
-        result.body = None  # it is in the archive now; do not hold the corpus in memory
-        results.append(result)
-    return Timed(results, time.perf_counter() - started)
+    records = [page_record(page.fetch, page.body, sources.get(page.fetch.source)) for page in pages]
+    return Timed(records, time.perf_counter() - started, notes=[extractor_note()])
 
 
-@task(cache_policy=NONE, task_run_name="extract-load-{batch_no}")
-def extract_load_batch(con: duckdb.DuckDBPyConnection, archive: RawArchive, run_id: str,
-                       fetches: list[ArchivedFetch], sources: dict[str, Source],
-                       batch_no: int = 0) -> Timed[list[LoadOutcome]]:  # fmt: skip
-    """Archived pages → PageRecords → one load transaction; then mark them loaded in the archive.
+def extractor_note() -> str:
+    """Where this process is and which extractor it runs: the mypyc build or the interpreted modules."""
+    build = "compiled extractor" if is_compiled("tasks.extract.metrics") else "interpreted extractor"
+    return f"{socket.gethostname()} pid {os.getpid()}: {build}"
 
-    One task for both steps: the extracted pages (bodies, outlines, metrics) never leave
-    the task, so no batch of them outlives its load. Returns the LoadOutcomes, with the
-    seconds of each step in `stages`, for the run's stage timings.
+
+class BatchLoader:
+    """The loading half of a run, in the flow's process: each extracted batch is staged as it
+    comes (warehouse.load.StagedPages), and a load transaction commits once
+    `rows_per_transaction` rows are staged, and at `finish`; then its pages are marked loaded
+    in the raw archive. `add` and `finish` return the outcomes of what they committed.
+
+    A transaction the warehouse refuses (rolled back, nothing written) is loaded again the
+    old way: its pages extracted again from the archive in this process, batch by batch,
+    through load_isolating, which quarantines the page at fault. Rare, and no page is lost.
     """
-    started = time.perf_counter()
-    pages = [page_record(f, archive.body(f.fetch_id), sources.get(f.source)) for f in fetches]
-    extracted = time.perf_counter()
-    outcomes = load_isolating(con, run_id, pages, datetime.now().astimezone())
-    archive.mark_loaded([p.fetch_id for p in pages if p.fetch_id is not None], run_id)
-    del pages
-    release_free_memory()
-    loaded = time.perf_counter()
-    return Timed(outcomes, loaded - started, stages={"extract": extracted - started, "load": loaded - extracted})
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, archive: RawArchive, run_id: str,
+                 sources: dict[str, Source], rows_per_transaction: int = settings.LOAD_TRANSACTION_ROWS) -> None:  # fmt: skip
+        self.con, self.archive, self.run_id, self.sources = con, archive, run_id, sources
+        self.rows_per_transaction = rows_per_transaction
+        self.transactions = 0
+        self.rows_since_checkpoint = 0  # rows committed since the last checkpoint (settings.LOAD_CHECKPOINT_ROWS)
+        self._staged: StagedPages | None = None
+        self._fetches: list[ArchivedFetch] = []  # of the pages staged, to mark or to load again
+
+    def add(self, fetches: list[ArchivedFetch], pages: list[PageRecord]) -> list[LoadOutcome]:
+        """Stage one extracted batch (`pages`, of `fetches`); commit if the budget is reached."""
+        if self._staged is None:
+            self._staged = StagedPages(self.con, self.run_id, datetime.now().astimezone())
+        self._fetches += fetches
+        try:
+            self._staged.add(pages)
+        except _REFUSALS as exc:
+            return self._load_again(exc)
+        return self.commit() if self._staged.rows >= self.rows_per_transaction else []
+
+    def finish(self) -> list[LoadOutcome]:
+        """Commit what is staged."""
+        return self.commit() if self._staged is not None else []
+
+    def commit(self) -> list[LoadOutcome]:
+        """Commit what is staged as one transaction. One that needs more than the writer's
+        memory budget is tried again under WAREHOUSE_MEMORY_LIMIT_LARGE (the staged tables
+        outlive the rollback); one refused otherwise is loaded again (class docstring)."""
+        staged = self._staged
+        if staged is None:
+            return []
+        try:
+            try:
+                outcomes = staged.commit()
+            except _REFUSALS as exc:  # the transaction rolled back
+                if not _out_of_memory(exc):
+                    raise
+                log.warning("a load transaction of %d pages needs more memory than the writer's budget; tried again "
+                            "under %s (lower GOVETL_LOAD_TRANSACTION_ROWS if this recurs): %s", len(staged),
+                            settings.WAREHOUSE_MEMORY_LIMIT_LARGE, str(exc).splitlines()[0])  # fmt: skip
+                with memory_limit(self.con, settings.WAREHOUSE_MEMORY_LIMIT_LARGE):
+                    outcomes = staged.commit()
+        except _REFUSALS as exc:
+            if isinstance(exc, duckdb.TransactionException) and not _out_of_memory(exc):
+                raise
+            return self._load_again(exc)
+        self.rows_since_checkpoint += staged.rows
+        self._mark_loaded()
+        if self.rows_since_checkpoint >= settings.LOAD_CHECKPOINT_ROWS:
+            self.checkpoint()
+        return outcomes
+
+    def checkpoint(self) -> None:
+        """Write what was committed into the main file (warehouse.load.checkpoint), which
+        also lets the writer drop the keys' indexes from its memory."""
+        checkpoint(self.con)
+        self.rows_since_checkpoint = 0
+
+    def discard(self) -> None:
+        """Drop what is staged and not committed (a run that stops: the pages stay unloaded
+        in the archive, and the next run loads them)."""
+        if self._staged is not None:
+            self._staged.discard()
+        self._staged, self._fetches = None, []
+
+    def _mark_loaded(self) -> None:
+        self.archive.mark_loaded([f.fetch_id for f in self._fetches], self.run_id)
+        self.transactions += 1
+        self._staged, self._fetches = None, []
+        release_free_memory()
+
+    def _load_again(self, refusal: Exception) -> list[LoadOutcome]:
+        fetches = self._fetches
+        log.warning("the warehouse refused a load transaction of %d pages (%s); they are loaded again, %d at a "
+                    "time", len(fetches), str(refusal).splitlines()[0], settings.BATCH_SIZE)  # fmt: skip
+        self.discard()
+        outcomes: list[LoadOutcome] = []
+        observed_at = datetime.now().astimezone()
+        for chunk in batches(fetches, settings.BATCH_SIZE):
+            pages = [page_record(f, self.archive.body(f.fetch_id), self.sources.get(f.source)) for f in chunk]
+            outcomes += load_isolating(self.con, self.run_id, pages, observed_at)
+            self.archive.mark_loaded([f.fetch_id for f in chunk], self.run_id)
+        self.transactions += 1
+        release_free_memory()
+        return outcomes
 
 
 def load_isolating(con: duckdb.DuckDBPyConnection, run_id: str, pages: list[PageRecord],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from sample_site import SampleSiteServer, build_sample_corpus
 from tasks.settings import PROJECT_ROOT
 from tests.postgres import LocalPostgres, PostgresUnavailable
+from tests.lakes import backend, lake_template, new_lake, warehouse_target  # noqa: F401  (fixtures: both backends)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -62,15 +64,22 @@ def warehouse_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+def postgres() -> Iterator[LocalPostgres]:
     """A private PostgreSQL for the session (tests/postgres.py); tests take a database each
     with `postgres.create_database(name)`. Where the server is not installed the test skips
-    with the reason, unless GOVETL_TEST_POSTGRES=required (make test sets it): then it fails."""
+    with the reason, unless GOVETL_TEST_POSTGRES=required (make test sets it): then it fails.
+    Its directory is not under pytest's temporary root: as root, the server runs as the
+    `postgres` user, who cannot enter pytest's private (0700) directories."""
+    root = Path(tempfile.mkdtemp(prefix="govetl-test-postgres-"))
     try:
-        server = LocalPostgres(tmp_path_factory.mktemp("postgres"))
+        server = LocalPostgres(root)
     except PostgresUnavailable as exc:
+        shutil.rmtree(root, ignore_errors=True)
         if os.environ.get("GOVETL_TEST_POSTGRES") == "required":
             pytest.fail(str(exc))
         pytest.skip(str(exc))
-    with server:
-        yield server
+    try:
+        with server:
+            yield server
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

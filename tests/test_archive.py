@@ -1,11 +1,14 @@
-"""tasks.crawl.archive.RawArchive: no row lost or duplicated, bodies kept once, crawl state right."""
+"""tasks.crawl.archive.RawArchive: no row lost or duplicated, bodies kept once, crawl state right,
+on both backends (SQLite and PostgreSQL: tests/archive_backends.py)."""
 
 from __future__ import annotations
 
-import sqlite3
+import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -13,11 +16,16 @@ from pathlib import Path
 
 import pytest
 
-import tasks.crawl.archive as archive_module
-from tasks.crawl.archive import RawArchive
+import tasks.crawl.archive.store as archive_store
+from tasks.crawl.archive import (ArchiveProgress, ArchiveUnavailableError, PostgresArchive, RawArchive,
+                                 archive_progress)  # fmt: skip
+from tasks.crawl.archive.schema import SCHEMA_VERSION
+from tasks.crawl.discover import ListingPage
 from tasks.crawl.fetch import Fetcher
 from tasks.crawl.ratelimit import HostRateLimiter
-from tasks.records import FetchOutcome, FetchResult, Source
+from tasks.records import FetchOutcome, FetchResult, ListingLink, Source
+from tests.archive_backends import (archive_database, archive_location, count, env_for, query,  # noqa: F401 (fixtures)
+                                    schema_version, set_schema_version, setting)
 from tests.faultserver import PAGE_HTML, PDF_BODY, FaultServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -41,14 +49,9 @@ def not_modified(url: str, at: datetime, etag: str | None = None) -> FetchResult
 
 
 @pytest.fixture
-def archive(tmp_path: Path):
-    with RawArchive(tmp_path / "archive.sqlite") as opened:
+def archive(archive_location):
+    with RawArchive(archive_location) as opened:
         yield opened
-
-
-def count(path: Path, table: str) -> int:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
 # --- recording -------------------------------------------------------------------------
@@ -77,7 +80,7 @@ def test_failures_are_logged_without_body(archive):
     assert state.last_outcome is FetchOutcome.HTTP_ERROR
     assert state.last_checked_at is None and state.last_fetched_at is None
     assert archive.known_urls("county") == set()
-    assert count(archive.path, "blobs") == 0
+    assert count(archive.location, "blobs") == 0
 
 
 def test_non_html_body_is_kept_and_known(archive):
@@ -92,40 +95,38 @@ def test_non_html_body_is_kept_and_known(archive):
 def test_identical_bodies_are_stored_once(archive):
     ids = [archive.record("run-1", "county", fetched(f"http://a/{n}", body=b"same")) for n in range(3)]
     ids.append(archive.record("run-2", "county", fetched("http://a/0", body=b"same")))
-    assert len(set(ids)) == 4 and count(archive.path, "fetches") == 4
-    assert count(archive.path, "blobs") == 1
+    assert len(set(ids)) == 4 and count(archive.location, "fetches") == 4
+    assert count(archive.location, "blobs") == 1
     assert {archive.body(fetch_id) for fetch_id in ids} == {b"same"}
 
 
 def test_bodies_are_compressed(archive):
     body = b"<p>" + "重复的内容".encode() * 5000 + b"</p>"
     archive.record("run-1", "county", fetched("http://a/big", body=body))
-    with sqlite3.connect(archive.path) as conn:
-        stored = conn.execute("SELECT length(body), size FROM blobs").fetchone()
-    assert stored[1] == len(body) and stored[0] < len(body) / 10
+    ((stored, size),) = query(archive.location, "SELECT length(body), size FROM blobs")
+    assert size == len(body) and stored < len(body) / 10
 
 
-def test_archive_survives_reopen_and_migrates_once(tmp_path):
-    path = tmp_path / "nested" / "archive.sqlite"
-    with RawArchive(path) as archive:
+def test_archive_survives_reopen_and_migrates_once(archive_location, tmp_path):
+    where = tmp_path / "nested" / "archive.sqlite" if isinstance(archive_location, Path) else archive_location
+    with RawArchive(where) as archive:
         fetch_id = archive.record("run-1", "county", fetched("http://a/1"))
     for _ in range(2):
-        with RawArchive(path) as archive:
+        with RawArchive(where) as archive:
             assert archive.body(fetch_id) == b"<html>report</html>"
             assert archive.known_urls("county") == {"http://a/1"}
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(archive_module._MIGRATIONS)
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert count(path, "fetches") == 1
+    assert schema_version(where) == SCHEMA_VERSION and count(where, "fetches") == 1
+    if isinstance(where, Path):
+        assert query(where, "PRAGMA journal_mode") == [("wal",)]
+    else:
+        assert count(where, "archive_version") == 1
 
 
-def test_newer_schema_is_refused(tmp_path):
-    path = tmp_path / "archive.sqlite"
-    RawArchive(path).close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 99")
+def test_newer_schema_is_refused(archive_location):
+    RawArchive(archive_location).close()
+    set_schema_version(archive_location, 99)
     with pytest.raises(RuntimeError, match="newer"):
-        RawArchive(path)
+        RawArchive(archive_location)
 
 
 # --- crawl state -----------------------------------------------------------------------
@@ -188,12 +189,11 @@ def test_unloaded_and_mark_loaded_round_trip(archive):
     }
 
 
-def test_unloaded_survives_a_failed_load_and_reopen(tmp_path):
-    path = tmp_path / "archive.sqlite"
-    with RawArchive(path) as archive:
+def test_unloaded_survives_a_failed_load_and_reopen(archive_location):
+    with RawArchive(archive_location) as archive:
         fetch_id = archive.record("run-1", "county", fetched("http://a/1"))
         # the warehouse load of run-1 fails here: nothing is marked
-    with RawArchive(path) as archive:
+    with RawArchive(archive_location) as archive:
         (pending,) = archive.unloaded("county")
         assert pending.fetch_id == fetch_id and archive.body(pending.fetch_id) == b"<html>report</html>"
         archive.mark_loaded([pending.fetch_id], "run-2")
@@ -241,6 +241,29 @@ def test_latest_fetched_streams_while_the_archive_is_written(archive):
     assert len(seen) == 5
 
 
+def test_what_a_stopping_run_kept_is_read_on_a_connection_of_its_own(archive):
+    assert archive_progress(archive.location, "run-1") == ArchiveProgress(0, 0, 0, 0, 0)
+    archive.record_listing_page("run-1", "county", ListingPage("http://a/list", [ListingLink("http://a/1"),
+                                ListingLink("http://a/2"), ListingLink("http://a/3")], ["http://a/list2"]))  # fmt: skip
+    loaded = archive.record("run-1", "county", fetched("http://a/1"))
+    archive.record("run-1", "county", fetched("http://a/2", body=b"two"))
+    archive.mark_loaded([loaded], "run-1")
+    assert archive_progress(archive.location, "run-1") == ArchiveProgress(fetched_by_run=2, loaded_by_run=1,
+                                                                          unloaded=1, pending_links=1,
+                                                                          pending_listings=1)  # fmt: skip
+
+
+def test_no_progress_is_read_from_an_archive_that_is_not_there(tmp_path):
+    assert archive_progress(tmp_path / "none.sqlite", "run-1") is None
+    assert archive_progress(PostgresArchive(f"host=127.0.0.1 port={_closed_port()} connect_timeout=2"), "r") is None
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_fetch_log_is_per_run_and_ordered(archive):
     archive.record("run-1", "county", fetched("http://a/1"))
     ids = [archive.record("run-2", "county", failed(f"http://a/{n}")) for n in range(3)]
@@ -249,14 +272,101 @@ def test_fetch_log_is_per_run_and_ordered(archive):
 
 # --- concurrency and crashes -----------------------------------------------------------
 def test_threads_lose_and_duplicate_nothing(archive):
-    def work(worker: int) -> list[int]:
-        return [archive.record("run-1", "county", fetched(f"http://a/{worker}/{n}", body=f"{worker}/{n}".encode()))
-                for n in range(50)]  # fmt: skip
+    def work(worker: int) -> list[tuple[int, str]]:
+        urls = [f"http://a/{worker}/{n}" for n in range(50)]
+        return [(archive.record("run-1", "county", fetched(url, body=url.encode())), url) for url in urls]
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        ids = [fetch_id for batch in pool.map(work, range(8)) for fetch_id in batch]
-    assert len(ids) == len(set(ids)) == 400
-    assert count(archive.path, "fetches") == count(archive.path, "pages") == count(archive.path, "blobs") == 400
+    with ThreadPoolExecutor(max_workers=8) as pool:  # recorded in groups (_GroupCommit)
+        given = dict(pair for batch in pool.map(work, range(8)) for pair in batch)
+    assert len(given) == 400
+    assert count(archive.location, "fetches") == count(archive.location, "pages") == count(archive.location, "blobs") == 400
+    assert {row["fetch_id"]: row["url"] for row in archive.fetch_log("run-1")} == given  # each caller its own id
+
+
+def test_a_batch_is_recorded_as_its_outcomes_one_by_one(archive_location, tmp_path):
+    day2 = T0 + timedelta(days=1)
+    outcomes = [fetched("http://a/1", etag='"v1"'), failed("http://a/2"), fetched("http://a/3", body=b"same"),
+                fetched("http://a/4", body=b"same"), not_modified("http://a/1", day2, etag='"v2"'),
+                FetchResult("http://a/5", FetchOutcome.HTTP_ERROR, status=404, reason="HTTP 404", fetched_at=T0)]
+    other = tmp_path / "one-by-one.sqlite"
+    with RawArchive(archive_location) as batched, RawArchive(other) as single:
+        for archive in (batched, single):
+            archive.record_listing_page("run-1", "county", ListingPage("http://a/list", [
+                ListingLink(f"http://a/{n}", f"t{n}", None, "http://a/list") for n in range(1, 6)], [], None), at=T0)
+        ids = batched.record_many("run-1", "county", outcomes)
+        single_ids = [single.record("run-1", "county", outcome) for outcome in outcomes]
+        assert len(ids) == len(set(ids)) == 6 and ids == sorted(ids) and single_ids == sorted(single_ids)
+        assert batched.frontier() == single.frontier()
+        urls = [f"http://a/{n}" for n in range(1, 6)]
+        assert batched.page_states(urls) == single.page_states(urls)
+        assert [_log(row) for row in batched.fetch_log("run-1")] == [_log(row) for row in single.fetch_log("run-1")]
+    assert count(archive_location, "blobs") == 2
+
+
+def test_a_nul_a_server_sent_is_recorded_on_either_backend(archive):
+    archive.record_listing_page("run-1", "county", ListingPage("http://a/list", [ListingLink("http://a/1", "标题\x00")]))
+    archive.record("run-1", "county", fetched("http://a/1", etag='"v\x001"', reason=None))
+    state = archive.page_states(["http://a/1"])["http://a/1"]
+    assert state.etag in ('"v\x001"', '"v\ufffd1"') and archive.frontier()[1].state == "fetched"
+
+
+def _group_commit_with_one_bad_outcome(error: Exception) -> tuple[dict[str, object], list[list[str]]]:
+    """Four callers whose outcomes queue behind a first group; one of them makes any
+    transaction holding it fail with `error`. What each caller got, and the groups written."""
+    first_group_writing, release = threading.Event(), threading.Event()
+    groups: list[list[str]] = []
+
+    def write(recordings):
+        urls = [r.fetch["url"] for r in recordings]
+        groups.append(urls)
+        if urls == ["http://a/first"]:
+            first_group_writing.set()
+            release.wait(10)
+        if "http://a/bad" in urls:
+            raise error
+        return [n for n, _ in enumerate(urls, 1000)]
+
+    commit = archive_store._GroupCommit(write)
+    prepare = lambda url: archive_store._prepare("run-1", "s", fetched(url), None)  # noqa: E731
+    got: dict[str, object] = {}
+
+    def call(url: str) -> None:
+        try:
+            got[url] = commit.submit(prepare(url))
+        except Exception as exc:
+            got[url] = exc
+
+    first = threading.Thread(target=call, args=("http://a/first",))
+    first.start()
+    assert first_group_writing.wait(10)
+    others = [threading.Thread(target=call, args=(url,)) for url in ("http://a/1", "http://a/bad", "http://a/2")]
+    for thread in others:
+        thread.start()
+    while len(commit._queue) < 3:  # all three wait for the next group
+        time.sleep(0.001)
+    release.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    return got, groups
+
+
+def test_a_group_that_fails_on_one_outcome_fails_only_its_caller():
+    got, groups = _group_commit_with_one_bad_outcome(ValueError("NOT NULL constraint failed"))
+    # the three threads queue in whatever order they were scheduled: compare as sets
+    assert groups[0] == ["http://a/first"] and sorted(groups[1]) == ["http://a/1", "http://a/2", "http://a/bad"]
+    assert [[url] for url in groups[1]] == groups[2:]  # then each alone, in the same order
+    assert isinstance(got.pop("http://a/bad"), ValueError) and got == {"http://a/first": 1000, "http://a/1": 1000,
+                                                                       "http://a/2": 1000}  # fmt: skip
+
+
+def test_an_archive_that_cannot_be_written_fails_the_whole_group_at_once():
+    down = ArchiveUnavailableError("postgres:host=db", "connection refused")
+    got, groups = _group_commit_with_one_bad_outcome(down)
+    assert len(groups) == 2 and all(got[url] is down for url in ("http://a/1", "http://a/bad", "http://a/2"))
+
+
+def _log(row: dict) -> dict:
+    return {key: value for key, value in row.items() if key != "fetch_id"}
 
 
 CRASHING_WRITER = textwrap.dedent("""
@@ -264,7 +374,7 @@ CRASHING_WRITER = textwrap.dedent("""
     from datetime import UTC, datetime
     from tasks.crawl.archive import RawArchive
     from tasks.records import FetchOutcome, FetchResult
-    archive = RawArchive(sys.argv[1])
+    archive = RawArchive(sys.argv[1])  # a file, or postgres:<dsn> (GOVETL_ARCHIVE_SCHEMA)
     n = 0
     while True:
         body = (b"page %d " % n) * 200
@@ -276,22 +386,21 @@ CRASHING_WRITER = textwrap.dedent("""
 """)
 
 
-def test_kill_9_mid_write_leaves_a_consistent_archive(tmp_path):
-    path = tmp_path / "archive.sqlite"
-    writer = subprocess.Popen([sys.executable, "-c", CRASHING_WRITER, str(path)], cwd=PROJECT_ROOT,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+def test_kill_9_mid_write_leaves_a_consistent_archive(archive_location):
+    writer = subprocess.Popen([sys.executable, "-c", CRASHING_WRITER, setting(archive_location)], cwd=PROJECT_ROOT,
+                              stdout=subprocess.PIPE, text=True, env=os.environ | env_for(archive_location))  # fmt: skip
     try:
         assert writer.stdout.readline().strip() == "writing"
         time.sleep(0.3)
     finally:
         writer.kill()  # SIGKILL: no cleanup, no final commit
         writer.wait()
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        orphans = conn.execute("SELECT count(*) FROM fetches WHERE body_sha256 NOT IN (SELECT sha256 FROM blobs)")
-        assert orphans.fetchone()[0] == 0
-        assert conn.execute("SELECT count(DISTINCT url) FROM fetches").fetchone()[0] == count(path, "pages")
-    with RawArchive(path) as archive:
+    if isinstance(archive_location, Path):
+        assert query(archive_location, "PRAGMA integrity_check") == [("ok",)]
+    orphans = "SELECT count(*) FROM fetches WHERE body_sha256 NOT IN (SELECT sha256 FROM blobs)"
+    assert query(archive_location, orphans) == [(0,)]
+    assert query(archive_location, "SELECT count(DISTINCT url) FROM fetches") == [(count(archive_location, "pages"),)]
+    with RawArchive(archive_location) as archive:
         rows = archive.fetch_log("run-1")
         assert len(rows) >= 20
         assert archive.body(rows[-1]["fetch_id"]).startswith(b"page ")
@@ -299,8 +408,8 @@ def test_kill_9_mid_write_leaves_a_consistent_archive(tmp_path):
 
 
 # --- end to end: conditional GET through the fetcher into the archive ------------------
-def test_conditional_get_updates_last_checked_at(tmp_path):
-    with FaultServer() as server, RawArchive(tmp_path / "archive.sqlite") as archive:
+def test_conditional_get_updates_last_checked_at(archive_location):
+    with FaultServer() as server, RawArchive(archive_location) as archive:
         source = Source(name="county", region="test", listing_urls=(server.url("/page"),),
                         allowed_hosts=("127.0.0.1",), rate_limit_per_second=0)  # fmt: skip
         url = server.url("/conditional")
@@ -311,7 +420,7 @@ def test_conditional_get_updates_last_checked_at(tmp_path):
             second = fetcher.fetch(url, etag=state.etag, last_modified=state.last_modified)
             archive.record("run-2", source.name, second)
     assert first.outcome is FetchOutcome.FETCHED and second.outcome is FetchOutcome.NOT_MODIFIED
-    with RawArchive(tmp_path / "archive.sqlite") as reopened:
+    with RawArchive(archive_location) as reopened:
         after = reopened.page_states([url])[url]
         assert after.last_checked_at == second.fetched_at > state.last_checked_at
         assert after.last_fetched_at == first.fetched_at and after.last_sha256 == state.last_sha256

@@ -14,13 +14,15 @@ from warehouse.connect import connect
 from warehouse.export import PARTITIONED, WORKBOOK, export_warehouse, read_export
 from warehouse.load import load_pages
 from warehouse.tables import TABLES
+from tests.lakes import both_backends
 from tests.reports import T0, make_page, metrics_for, sections_for
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Path:
-    """Four reports: three regions (one without metrics) and one with no region."""
-    path = tmp_path / "warehouse.duckdb"
+def warehouse(warehouse_target: str) -> str:
+    """Four reports: three regions (one without metrics) and one with no region; in a DuckDB
+    file, or a lake under @both_backends."""
+    path = warehouse_target
     con = connect(path)
     load_pages(con, "run-1", [
         make_page("TT-1", source="tiantai", region="天台县"),
@@ -32,6 +34,7 @@ def warehouse(tmp_path: Path) -> Path:
     return path
 
 
+@both_backends
 def test_export_is_readable_by_pandas_and_pyarrow(warehouse, tmp_path) -> None:
     out = tmp_path / "parquet"
     written = export_warehouse(warehouse, out)
@@ -51,6 +54,7 @@ def test_export_is_readable_by_pandas_and_pyarrow(warehouse, tmp_path) -> None:
     assert export_warehouse(warehouse, out) == written  # re-export replaces, does not append
 
 
+@both_backends
 def test_the_workbook_holds_the_indicator_table_row_for_row(warehouse, tmp_path) -> None:
     out = tmp_path / "parquet"
     written = export_warehouse(warehouse, out)

@@ -41,6 +41,7 @@ from tasks.sources import load_sources
 from tasks.summary import RunSummary, format_summary
 from warehouse import connect
 from warehouse.tables import data_tables
+from tests.lakes import both_backends
 from tests.faultserver import (
     PDF_BODY,
     FakeSite,
@@ -109,10 +110,11 @@ con.close()
 class Harness:
     """One warehouse, one archive and one sources.yaml under tmp_path; runs the flow."""
 
-    def __init__(self, tmp_path: Path, summaries: list[RunSummary]) -> None:
+    def __init__(self, tmp_path: Path, summaries: list[RunSummary], warehouse: str | None = None) -> None:
         self.tmp_path = tmp_path
         self.sources_file = tmp_path / "sources.yaml"
-        self.warehouse = tmp_path / "data" / "warehouse.duckdb"
+        # A DuckDB file, or a lake (ducklake:postgres:…) under @both_backends.
+        self.warehouse: str | Path = warehouse or tmp_path / "data" / "warehouse.duckdb"
         self.archive = tmp_path / "data" / "archive" / "archive.sqlite"
         self._summaries = summaries
         self._held: list[subprocess.Popen] = []
@@ -131,13 +133,14 @@ class Harness:
         """The nightly flow in this process (fast fetch limits); returns its RunSummary, whose
         status must be `expect` (completed, or partial: both end Completed in Prefect)."""
         rows = flows.nightly.nightly(sources_file=str(self.sources_file), warehouse_path=str(self.warehouse),
-                                     **parameters)  # fmt: skip
+                                     **{"archive": str(self.archive.parent), **parameters})  # fmt: skip
         summary = self._summaries[-1]
         assert rows == summary.rows() and summary.status == expect, format_summary(summary)
         return summary
 
     def cli_args(self, *extra: str) -> list[str]:
-        return ["--sources", str(self.sources_file), "--warehouse", str(self.warehouse), *extra]
+        return ["--sources", str(self.sources_file), "--warehouse", str(self.warehouse),
+                "--archive", str(self.archive.parent), *extra]
 
     def env(self, **overrides: str) -> dict[str, str]:
         assert os.environ.get("PREFECT_API_URL"), "the prefect_api fixture exports the session server"
@@ -173,7 +176,7 @@ class Harness:
 
     # -- reading what was stored
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+        with connect(self.warehouse, read_only=True) as con:
             return con.execute(sql, params or []).fetchall()
 
     def scalar(self, sql: str, params: list | None = None):
@@ -199,8 +202,10 @@ def server() -> Iterator[FaultServer]:
 
 
 @pytest.fixture
-def h(prefect_api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
-    """In-process runs use fast fetch limits; every RunSummary the flow publishes is kept."""
+def h(prefect_api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str,
+      request: pytest.FixtureRequest) -> Iterator[Harness]:
+    """In-process runs use fast fetch limits; every RunSummary the flow publishes is kept.
+    The warehouse is a DuckDB file, or a new lake under @both_backends."""
     summaries: list[RunSummary] = []
     real_publish = flows.runner.publish
 
@@ -210,7 +215,7 @@ def h(prefect_api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
     monkeypatch.setattr("flows.stages.Fetcher", partial(Fetcher, **FAST))
     monkeypatch.setattr("flows.runner.publish", keep_summary)
-    harness = Harness(tmp_path, summaries)
+    harness = Harness(tmp_path, summaries, request.getfixturevalue("new_lake")() if backend == "lake" else None)
     yield harness
     harness.close()
 
@@ -480,6 +485,7 @@ def test_bad_pages_among_good_ones_never_fail_the_run(h, server, monkeypatch):
                  | {"001002/2023-00777": {site.url("warns.html")}})
 
 
+@both_backends
 def test_a_page_the_loader_cannot_store_is_rejected_alone_and_never_fails_the_run(h, server):
     site = good_site(server, "/a", 3)
     poison = report_html("001002/2023-00888", "县民政局2023年工作总结", [
@@ -499,13 +505,15 @@ def test_a_page_the_loader_cannot_store_is_rejected_alone_and_never_fails_the_ru
 
 
 # --- 9. kill -9 in the middle of a load --------------------------------------------------
+@both_backends
 def test_kill_9_inside_a_load_leaves_whole_reports_and_the_next_run_finishes_from_the_archive(h, server):
     site = good_site(server, "/a", 6)
     h.write_sources(site.source("a"))
     expected = {index_no("/a", n): expected_children(report_page(index_no("/a", n)), site.url(f"{n:04d}.html"), h, "a")
                 for n in range(1, 7)}  # fmt: skip
 
-    proc, _, _ = h.spawn_held(2, "--batch-size", "2")  # batch 1 committed, batch 2 written, not committed
+    # a transaction per batch of 2 pages: batch 1 committed, batch 2 written, not committed
+    proc, _, _ = h.spawn_held(2, "--batch-size", "2", GOVETL_LOAD_TRANSACTION_ROWS="1")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
@@ -527,6 +535,7 @@ def test_kill_9_inside_a_load_leaves_whole_reports_and_the_next_run_finishes_fro
     assert_whole(h, {index_no("/a", n): {site.url(f"{n:04d}.html")} for n in range(1, 7)})
 
 
+@both_backends
 def test_kill_9_inside_a_load_does_not_leave_a_run_running_forever(h, server):
     site = good_site(server, "/a", 2)
     h.write_sources(site.source("a"))
@@ -542,6 +551,7 @@ def test_kill_9_inside_a_load_does_not_leave_a_run_running_forever(h, server):
 
 
 # --- 10. two runs at once on one warehouse -----------------------------------------------
+@both_backends
 def test_second_concurrent_run_waits_then_exits_naming_the_holder(h, server):
     site = good_site(server, "/a", 3)
     h.write_sources(site.source("a"))
@@ -730,8 +740,10 @@ def test_ctrl_c_in_the_middle_of_a_fetch_then_a_rerun_brings_every_report_back(h
     server.routes[site.path("0008.html")] = hold_first_request
     h.write_sources(minimal_source(site, "a"))
     with (h.tmp_path / "interrupted.log").open("w") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "flows.nightly", *h.cli_args("--batch-size", "100")],
-                                cwd=PROJECT_ROOT, env=h.env(), stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+        # One request at a time to the (unpaced) host: page 9 waits for page 8
+        proc = subprocess.Popen([sys.executable, "-m", "flows.nightly", *h.cli_args()], cwd=PROJECT_ROOT,
+                                env=h.env(GOVETL_CRAWL_CONNECTIONS_PER_HOST="1"), stdout=sink,
+                                stderr=subprocess.STDOUT)  # fmt: skip
     h._held.append(proc)
     try:
         assert held.wait(60), "the run never reached the held fetch"

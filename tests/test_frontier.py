@@ -1,21 +1,20 @@
 """The crawl frontier in the raw archive: every link discovered, with its state, across runs.
 
 What the flow makes of it (interrupted runs, failed listing pages, page budgets, gone
-pages) is tested end to end in test_faults_flow.py; here, the states themselves.
+pages) is tested end to end in test_faults_flow.py; here, the states themselves, on both
+backends (SQLite and PostgreSQL: tests/archive_backends.py).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-
 import pytest
 
-import tasks.crawl.archive as archive_module
+from tasks import settings
 from tasks.crawl.archive import RawArchive
 from tasks.crawl.discover import Discovery, ListingPage
 from tasks.records import FetchOutcome, FetchResult, ListingLink
+from tests.archive_backends import archive_database, archive_location, query  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -40,8 +39,8 @@ def states(archive: RawArchive, kind: str = "article") -> dict[str, str]:
 
 
 @pytest.fixture
-def archive(tmp_path: Path):
-    with RawArchive(tmp_path / "archive.sqlite") as opened:
+def archive(archive_location):
+    with RawArchive(archive_location) as opened:
         yield opened
 
 
@@ -49,9 +48,8 @@ def test_links_read_on_a_listing_page_are_pending_with_where_they_were_found(arc
     archive.record_listing_page("run-1", "s", listing(LIST, "http://a/1", "http://a/2", next_pages=("http://a/p2",)))
     assert states(archive) == {"http://a/1": "pending", "http://a/2": "pending"}
     assert states(archive, "listing") == {LIST: "read", "http://a/p2": "pending"}
-    with sqlite3.connect(archive.path) as conn:
-        row = conn.execute("select found_on, title, listed_date, first_seen_run_id from frontier where url = ?",
-                           ["http://a/1"]).fetchone()  # fmt: skip
+    (row,) = query(archive.location, "select found_on, title, listed_date, first_seen_run_id from frontier"
+                                     " where url = ?", ("http://a/1",))  # fmt: skip
     assert row == (LIST, "标题1", "2024-04-01", "run-1")
     assert archive.frontier_urls() == {"http://a/1", "http://a/2"} and archive.links_known("s") == 2
 
@@ -93,7 +91,7 @@ def test_a_410_uses_the_default_back_off_and_a_gone_page_is_not_revalidated_mean
     later = T0 + timedelta(days=8)
     archive.record("run-2", "s", result("http://a/1", FetchOutcome.HTTP_ERROR, 410, at=later, reason="HTTP 410 Gone"))
     (gone,) = archive.frontier("s", "article", {"gone"})
-    assert gone.next_attempt_at == later + timedelta(days=archive_module.settings.GONE_RECHECK_AFTER_DAYS)
+    assert gone.next_attempt_at == later + timedelta(days=settings.GONE_RECHECK_AFTER_DAYS)
     assert archive.due_for_revalidation("s", timedelta(hours=0), later + timedelta(days=1)) == []
 
 
@@ -141,18 +139,18 @@ def test_a_page_read_in_this_run_stays_read_when_a_later_page_links_back_to_it(a
     assert states(archive, "listing") == {LIST: "read", "http://a/p2": "read"} and archive.listing_resume("s") == []
 
 
-def test_an_archive_from_before_the_frontier_is_migrated_with_its_known_pages(tmp_path):
-    path = tmp_path / "archive.sqlite"
-    with RawArchive(path) as archive:  # pages fetched, then the archive taken back to schema version 1
+def test_an_archive_from_before_the_frontier_is_migrated_with_its_known_pages(archive_location):
+    with RawArchive(archive_location) as archive:  # pages fetched, then the archive taken back to schema version 1
         loaded = archive.record("run-1", "s", result("http://a/loaded"))
         archive.record("run-1", "s", result("http://a/waiting"))
         archive.record("run-1", "s", result("http://a/r.pdf", FetchOutcome.NON_HTML))
         archive.record("run-1", "s", result("http://a/down", FetchOutcome.HTTP_ERROR, 503))
-        with archive._transaction() as conn:
-            conn.execute("UPDATE fetches SET loaded_run_id = 'run-1' WHERE fetch_id = ?", [loaded])
-            conn.execute("DROP TABLE frontier")
-            conn.execute("DROP TABLE listing_walks")
-            conn.execute("PRAGMA user_version = 1")
-    with RawArchive(path) as archive:
+        with archive._db.write() as tx:
+            tx.execute("UPDATE fetches SET loaded_run_id = 'run-1' WHERE fetch_id = :id", {"id": loaded})
+            tx.execute("DROP INDEX fetches_by_loaded_run")
+            tx.execute("DROP TABLE frontier")
+            tx.execute("DROP TABLE listing_walks")
+            archive._db.set_schema_version(tx, 1)
+    with RawArchive(archive_location) as archive:
         assert states(archive) == {"http://a/loaded": "loaded", "http://a/waiting": "fetched", "http://a/r.pdf": "skipped"}
         assert not archive.walked_before("s")  # so the first walk reads the whole listing

@@ -20,6 +20,7 @@ from warehouse.connect import connect
 from warehouse.load import load_pages
 from warehouse.migrate import VIEWS_DIR, list_migrations
 from warehouse.search import fill_missing_words, mark_words, rebuild_search_index
+from tests.lakes import both_backends
 from tests.reports import T0, later, make_page, sections_for
 
 BEDS = "全年新增养老床位120张,养老床位总数达到3000张。"
@@ -52,9 +53,13 @@ def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def con(tmp_path: Path, migrated_file: Path):
-    path = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(migrated_file, path)
+def con(tmp_path: Path, backend: str, request: pytest.FixtureRequest):
+    """The three reports loaded into a copy of migrated_file, or a new lake under @both_backends."""
+    if backend == "lake":
+        path: str | Path = request.getfixturevalue("new_lake")()
+    else:
+        path = tmp_path / "warehouse.duckdb"
+        shutil.copyfile(request.getfixturevalue("migrated_file"), path)
     connection = connect(path)
     load_pages(connection, "run-1", _pages(), T0)
     yield connection
@@ -70,6 +75,7 @@ def one(con: duckdb.DuckDBPyConnection, sql: str, *params):
 
 
 # --- what is a hit -----------------------------------------------------------------------
+@both_backends
 def test_the_whole_word_ranks_above_its_characters_scattered_which_are_no_hit(con) -> None:
     found = {(key, section): occurrences for key, section, _, occurrences in hits(con, "养老床位")}
     assert found == {("A-1", "1"): 2, ("C-1", "2"): 1}
@@ -80,6 +86,7 @@ def test_the_whole_word_ranks_above_its_characters_scattered_which_are_no_hit(co
     assert set(both[:2]) == {("A-1", "1"), ("C-1", "2")} and set(both[2:]) == {("A-1", "2"), ("B-1", "1")}
 
 
+@both_backends
 def test_counts_are_counts_of_sections_that_say_it(con) -> None:
     for q in ("养老床位", "殡葬改革", "床位", "居民"):
         (searched,) = one(con, "select count(*) from search(?)", q)
@@ -121,6 +128,7 @@ def test_queries_are_ranked_by_score_and_show_where_they_matched(con) -> None:
 
 
 # --- the index follows the data ----------------------------------------------------------
+@both_backends
 def test_search_index_follows_changes(con) -> None:
     assert hits(con, "殡葬改革")[0][:2] == ("A-1", "3")
     load_pages(con, "run-2", [make_page("C-1", source="cixi", region="慈溪市", body="v2",
@@ -190,7 +198,7 @@ def _indexed_before(version: int, index_sql: str, tmp_path: Path, monkeypatch: p
     with monkeypatch.context() as old_code:
         old_code.setattr(importlib.import_module("warehouse.migrate"), "MIGRATIONS_DIR", migrations)
         old_code.setattr(importlib.import_module("warehouse.migrate"), "VIEWS_DIR", views)
-        old_code.setattr(importlib.import_module("warehouse.load"), "refresh_search_index",
+        old_code.setattr(importlib.import_module("warehouse.load"), "_index_sections",
                          lambda c: c.execute(index_sql))
         con = connect(path)
         load_pages(con, "run-1", _pages(), T0)
@@ -198,7 +206,7 @@ def _indexed_before(version: int, index_sql: str, tmp_path: Path, monkeypatch: p
     return path
 
 
-SEARCH_MIGRATIONS = (7, 8)  # 0007_search_doc_ids, 0008_search_words
+SEARCH_MIGRATIONS = (7, 8, 13)  # 0007_search_doc_ids, 0008_search_words; 0013 remakes search_sections after them
 
 
 def _warehouse_indexed_before_0008(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

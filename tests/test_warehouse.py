@@ -23,6 +23,7 @@ from warehouse.migrate import VIEWS_DIR, list_migrations, migrate
 from warehouse.quality import run_checks
 from warehouse.runs import finish_run, start_run
 from warehouse.tables import TABLES, data_tables
+from tests.lakes import both_backends
 from tests.reports import T0, later, make_page, metrics_for, sections_for, table_checksums
 from warehouse.tx import transaction
 
@@ -45,8 +46,10 @@ def db_path(tmp_path: Path, migrated_file: Path) -> Path:
 
 
 @pytest.fixture
-def con(db_path: Path):
-    connection = connect(db_path)
+def con(backend: str, request: pytest.FixtureRequest):
+    """A migrated warehouse: a copy of migrated_file, or a new lake under @both_backends."""
+    target = request.getfixturevalue("new_lake")() if backend == "lake" else request.getfixturevalue("db_path")
+    connection = connect(target)
     yield connection
     connection.close()
 
@@ -135,6 +138,7 @@ def test_declared_keys_are_the_primary_keys(con) -> None:
 
 
 # --- merge -------------------------------------------------------------------------------
+@both_backends
 def test_new_then_unchanged_then_changed(con) -> None:
     page = make_page()
     [outcome] = load_pages(con, "run-1", [page], T0)
@@ -162,6 +166,7 @@ def test_new_then_unchanged_then_changed(con) -> None:
     assert one(con, "select count(*) from loads") == (3,)
 
 
+@both_backends
 def test_second_identical_load_writes_nothing(con) -> None:
     pages = [make_page(f"IDX-{i}") for i in range(3)] + [make_page(None, url="http://x/no-key")]
     load_pages(con, "run-1", pages, T0)
@@ -173,6 +178,7 @@ def test_second_identical_load_writes_nothing(con) -> None:
     assert count_outcomes(outcomes) == {"tiantai": {"unchanged": 3, "rejected": 1}}
 
 
+@both_backends
 def test_two_urls_with_one_index_no_are_one_report(con) -> None:
     first = make_page("IDX-A", url="http://a/1.html", fetched_at=later(1))
     second = make_page("IDX-A", url="http://a/2.html", fetched_at=later(2))  # the same page, another column
@@ -190,6 +196,7 @@ def test_two_urls_with_one_index_no_are_one_report(con) -> None:
     assert one(con, "select n_urls, version from latest_reports") == (3, 1)
 
 
+@both_backends
 def test_pages_without_index_no_are_quarantined_once(con) -> None:
     pages = [make_page(None, url="http://x/a"), make_page("", url="http://x/b"),
              make_page("   ", url="http://x/c"),
@@ -219,6 +226,7 @@ def test_unkeyable_children_reject_only_their_page(con) -> None:
     assert "section_id" in one(con, "select detail from rejects")[0]
 
 
+@both_backends
 def test_reextraction_replaces_children_without_a_new_version(con) -> None:
     load_pages(con, "run-1", [make_page()], T0)
     reextracted = make_page(extractor_version="2.0", metrics=metrics_for("331023-01/2023-0001")[:2])
@@ -231,6 +239,7 @@ def test_reextraction_replaces_children_without_a_new_version(con) -> None:
     assert one(con, "select reextracted, unchanged from loads order by load_id desc limit 1") == (1, 1)
 
 
+@both_backends
 def test_failure_mid_load_rolls_back_the_whole_batch(con, monkeypatch) -> None:
     load_pages(con, "run-1", [make_page("IDX-1")], T0)
     before = table_checksums(con, DATA_TABLES + ["loads", "fetch_log"])
@@ -239,7 +248,7 @@ def test_failure_mid_load_rolls_back_the_whole_batch(con, monkeypatch) -> None:
     def fail(_con):
         raise RuntimeError("injected after reports, versions and children were written")
 
-    monkeypatch.setattr("warehouse.load.refresh_search_index", fail)
+    monkeypatch.setattr("warehouse.load._index_sections", fail)
     with pytest.raises(RuntimeError, match="injected"):
         load_pages(con, "run-2", batch, later(60), fetch_log_rows=[{"fetch_id": 1, "url": "u",
                                                                      "outcome": "fetched"}])
@@ -320,6 +329,7 @@ def _three_region_pages() -> list:
     ]
 
 
+@both_backends
 def test_views_return_expected_rows(three_regions) -> None:
     con = three_regions
     outline = [r for (r,) in con.execute(
@@ -376,6 +386,7 @@ def test_checks_flag_reports_without_sections(con) -> None:
 
 
 # --- operational tables -----------------------------------------------------------------
+@both_backends
 def test_fetch_log_is_idempotent_and_joins_the_load_transaction(con) -> None:
     rows = [{"fetch_id": i, "run_id": "run-1", "source": "tiantai", "url": f"http://x/{i}",
              "outcome": "fetched", "status": 200, "attempts": 2, "retry_reasons": {"503": 1},
@@ -395,6 +406,7 @@ def test_fetch_log_is_idempotent_and_joins_the_load_transaction(con) -> None:
     assert one(con, "select count(*) from fetch_log") == (5,)
 
 
+@both_backends
 def test_runs_ledger(con) -> None:
     start_run(con, "run-1", flow_run_id="f-1", parameters={"sources": ["tiantai"]}, started_at=T0)
     finish_run(con, "run-1", status="completed", counts={"fetched": 4, "new": 3, "rejected": 1},
@@ -409,6 +421,7 @@ def test_runs_ledger(con) -> None:
         finish_run(con, "run-1", status="completed", counts={"fetchd": 1})
 
 
+@both_backends
 def test_a_run_left_running_is_closed_as_failed_by_the_next(con) -> None:
     start_run(con, "killed", started_at=T0)  # its process died before finish_run
     start_run(con, "next", started_at=later(60))
@@ -436,6 +449,7 @@ def rows_keyed_by(con, key: str) -> dict[str, int]:
     return {t: one(con, f"select count(*) from {t} where index_no = ?", key)[0] for t in tables}
 
 
+@both_backends
 def test_a_page_that_states_an_index_no_later_takes_it_with_its_whole_history(con) -> None:
     url = "http://gov.example/tiantai/report.html"
     [first] = load_pages(con, "run-1", [stand_in(url, body="正文第一版")], T0)

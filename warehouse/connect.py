@@ -1,9 +1,14 @@
 """Open the warehouse: one writer process or several readers, and snapshots for analysts.
 
+The warehouse is a DuckDB file or a DuckLake (`ducklake:postgres:<dsn>`, warehouse/lake.py);
+every function here takes either, as the warehouse setting names it.
+
 DuckDB locks the file per process: one read-write process OR any number of read-only
 ones. `connect` waits (with backoff) for a lock held by another process, then fails
 with a `WarehouseLockedError` that says who holds it. Analysts should read the snapshot
 that `snapshot` publishes after each successful run, so they never block the nightly load.
+A lake has neither: its writers commit snapshots side by side, its readers attach it
+read-only, and the end of a run is DuckLake's maintenance instead of a published copy.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import duckdb
 
 from tasks import settings
 from warehouse.errors import WarehouseFormatError, WarehouseLockedError
+from warehouse.lake import is_lake_connection, lake_of, maintain, open_lake
 from warehouse.migrate import migrate
 from warehouse.tx import one_row
 
@@ -39,13 +45,18 @@ STORAGE_VERSION = "v1.5.0"
 
 def connect(path: str | os.PathLike, *, read_only: bool = False,
             lock_timeout: float = settings.WAREHOUSE_LOCK_TIMEOUT) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file; a writer connection also brings the schema up to date."""
-    path = Path(path)
-    if read_only and not path.exists():
-        raise FileNotFoundError(f"no warehouse at {path} (read-only connections do not create one)")
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    con = _open_waiting_for_lock(path, read_only, lock_timeout)
+    """Open the warehouse (a file or a lake); a writer connection also brings the schema up
+    to date. A lake has no file lock to wait for: `lock_timeout` is the file's."""
+    lake = lake_of(path)
+    if lake is not None:
+        con = open_lake(lake, read_only=read_only, config={} if read_only else _writer_config(lake=True))
+    else:
+        path = Path(path)
+        if read_only and not path.exists():
+            raise FileNotFoundError(f"no warehouse at {path} (read-only connections do not create one)")
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        con = _open_waiting_for_lock(path, read_only, lock_timeout)
     con.execute("set enable_progress_bar = false")  # no terminal bar in flow logs
     if not read_only:
         try:
@@ -62,13 +73,7 @@ def _open_waiting_for_lock(path: Path, read_only: bool,
     delay = _BACKOFF_START_S
     while True:
         try:
-            # The writer keeps to a memory budget; without insertion order DuckDB can stream
-            # aggregates and inserts instead of buffering them (the ETL never relies on it).
-            config: dict[str, str | bool | int | float | list[str]] = {}
-            if not read_only:
-                config = {"memory_limit": settings.WAREHOUSE_MEMORY_LIMIT, "preserve_insertion_order": False,
-                          "storage_compatibility_version": STORAGE_VERSION}  # fmt: skip
-            return open_file(path, read_only=read_only, config=config)
+            return open_file(path, read_only=read_only, config={} if read_only else _writer_config(lake=False))
         except duckdb.IOException as exc:
             if _LOCK_MESSAGE not in str(exc):
                 raise
@@ -78,6 +83,17 @@ def _open_waiting_for_lock(path: Path, read_only: bool,
             log.info("warehouse %s is locked by another process; retrying in %.2f s", path, delay)
             time.sleep(min(delay, max(timeout - waited, 0.0)))
             delay = min(delay * 2, _BACKOFF_MAX_S)
+
+
+def _writer_config(*, lake: bool) -> dict[str, str | bool | int | float | list[str]]:
+    """The writer keeps to a memory budget; without insertion order DuckDB can stream
+    aggregates and inserts instead of buffering them (the ETL never relies on it). A file is
+    created in DuckDB 1.5's storage format (a lake's files are Parquet)."""
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": settings.WAREHOUSE_MEMORY_LIMIT, "preserve_insertion_order": False}
+    if not lake:
+        config["storage_compatibility_version"] = STORAGE_VERSION
+    return config
 
 
 def open_file(path: Path, *, read_only: bool,
@@ -103,10 +119,13 @@ def _warehouse_of(path: Path) -> Path:
     return path
 
 
-def check_format(path: Path) -> None:
+def check_format(path: str | os.PathLike) -> None:
     """Raise WarehouseFormatError if `path` is a DuckDB file this DuckDB cannot open, deciding
     from its header where it can (a file written by this DuckDB's release line or an older
-    one opens, and is not opened here: a writer may hold it)."""
+    one opens, and is not opened here: a writer may hold it). A lake is Parquet: nothing to check."""
+    if lake_of(path) is not None:
+        return
+    path = Path(path)
     header = storage_header(path)
     if header is None or _release(header[1]) <= _release(duckdb.__version__):
         return
@@ -171,15 +190,20 @@ def _restore_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
         con.execute(lower)
     except duckdb.OutOfMemoryException:
         try:
+            if is_lake_connection(con):  # its CHECKPOINT is DuckLake's maintenance: not in mid-run
+                raise
             con.execute("checkpoint")
             con.execute(lower)
         except duckdb.OutOfMemoryException as exc:
             log.warning("the DuckDB memory limit stays raised, above %s: %s", limit, str(exc).splitlines()[0])
 
 
-def open_for_reading(path: str | os.PathLike) -> tuple[duckdb.DuckDBPyConnection, Path]:
+def open_for_reading(path: str | os.PathLike) -> tuple[duckdb.DuckDBPyConnection, str | Path]:
     """A read-only connection to the analysts' snapshot when there is one, else to the
-    warehouse itself; and which file it opened."""
+    warehouse itself; and which file it opened (a lake: the lake, at its latest snapshot)."""
+    lake = lake_of(path)
+    if lake is not None:
+        return connect(path, read_only=True), str(lake)
     path = Path(path)
     snapshot = snapshot_path(path)
     chosen = snapshot if snapshot.exists() else path
@@ -195,14 +219,23 @@ def snapshot_path(path: str | os.PathLike) -> Path:
 
 
 def snapshot(path: str | os.PathLike, *,
-             lock_timeout: float = settings.WAREHOUSE_LOCK_TIMEOUT) -> Path:
+             lock_timeout: float = settings.WAREHOUSE_LOCK_TIMEOUT, wrote: bool = True) -> Path | None:
     """CHECKPOINT the warehouse and atomically publish a copy for read-only use.
 
     Call it after a run committed (not inside a transaction). The copy is written to a
     temporary file, verified by opening it, then renamed over the old snapshot: a reader
     that has the old snapshot open keeps reading the old file (its inode stays alive), and
     the next reader opens the new one. Readers of the snapshot never lock the main file.
+
+    A lake publishes nothing (its readers see every committed snapshot): after a run that
+    `wrote`, DuckLake's maintenance runs instead (warehouse.lake.maintain); returns None.
     """
+    if lake_of(path) is not None:
+        if wrote:
+            with connect(path) as con:
+                done = maintain(con)
+            log.info("lake maintenance: %s", ", ".join(done) or "nothing to do")
+        return None
     path = Path(path)
     target = snapshot_path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -213,12 +246,12 @@ def snapshot(path: str | os.PathLike, *,
     finally:
         con.close()
     try:
-        _fsync(tmp)
+        fsync_path(tmp)
         _verify_copy(tmp)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync(target.parent)
+    fsync_path(target.parent)
     log.info("published warehouse snapshot %s", target)
     return target
 
@@ -232,7 +265,8 @@ def _verify_copy(path: Path) -> None:
         check.close()
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file, or a directory (so that a rename or unlink in it is durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

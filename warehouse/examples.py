@@ -41,7 +41,7 @@ EXAMPLES: dict[str, tuple[str, str]] = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m warehouse.examples", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--warehouse", default=str(settings.WAREHOUSE_PATH))
+    parser.add_argument("--warehouse", default=settings.WAREHOUSE, help="DuckDB file or lake (ducklake:postgres:<dsn>)")
     parser.add_argument("--only", action="append", choices=sorted(EXAMPLES), help="show only this example")
     args = parser.parse_args(argv)
     try:

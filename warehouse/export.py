@@ -42,6 +42,7 @@ from openpyxl.utils import get_column_letter
 from tasks import settings
 from warehouse.connect import connect
 from warehouse.errors import WarehouseError
+from warehouse.migrate import view_column_comments
 from warehouse.staging import utc_now
 from warehouse.tx import one_row
 
@@ -78,7 +79,7 @@ def export_warehouse(warehouse: str | os.PathLike, out: str | os.PathLike, *,
         written[WORKBOOK] = write_workbook(con, out / WORKBOOK)
     finally:
         con.close()
-    manifest = {"warehouse": str(warehouse), "exported_at": utc_now().isoformat() + "Z",
+    manifest = {"warehouse": settings.redact_dsn(str(warehouse)), "exported_at": utc_now().isoformat() + "Z",
                 "rows": written, "partitioned_by_region": sorted(PARTITIONED)}
     (out / "_manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
     log.info("exported %d tables and views to %s", len(written), out)
@@ -126,6 +127,8 @@ def _add_sheet(book: Workbook, con: duckdb.DuckDBPyConnection, name: str, query:
     columns, rows = [d[0] for d in result.description or []], result.fetchall()
     notes = dict(con.execute("select column_name, comment from duckdb_columns() "
                              f"where table_name = '{name}' and comment is not null").fetchall())  # fmt: skip
+    if not notes:  # a lake keeps no comments on a view's columns: as views/ writes them
+        notes = {column: text for (view, column), text in view_column_comments().items() if view == name}
     sheet = book.create_sheet(name)
     sheet.append(columns)
     widths = [len(c) for c in columns]
@@ -169,8 +172,8 @@ def read_export(out: str | os.PathLike, name: str) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m warehouse.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--warehouse", type=Path, default=settings.WAREHOUSE_PATH,
-                        help="DuckDB file to export (default: %(default)s)")
+    parser.add_argument("--warehouse", default=settings.WAREHOUSE,
+                        help="DuckDB file or lake (ducklake:postgres:<dsn>) to export (default: %(default)s)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -20,7 +20,7 @@ columns and what they mean):
   answers 404/410 or redirects to the site's home page are gone since their first such
   answer after a good one; a report whose live URLs are all gone is `gone_at` that date,
   cleared when one answers again. The crawler keeps asking on its back-off
-  (tasks/crawl/archive.py), so a page that comes back is seen.
+  (tasks/crawl/archive/), so a page that comes back is seen.
 """
 
 from __future__ import annotations

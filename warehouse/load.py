@@ -21,6 +21,11 @@ half-loaded report, ever). The merge follows dlt's delete-insert:
    rejects; `sql/report_state.sql` (superseded, gone) for the reports whose links changed.
 Unchanged reports write nothing at all, so a re-run over unchanged pages leaves every
 data table byte-for-byte as it was. warehouse/history.py says what the history columns mean.
+
+A transaction may hold many batches (`StagedPages`): each batch is validated and appended
+to the staged tables as it comes (Arrow, outside the transaction), and the merge runs once
+over all of them, so its fixed costs (some forty statements, scans of whole tables) are
+paid per transaction, not per batch. `load_pages` is one batch in one transaction.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +50,10 @@ from tasks.extract.keys import report_key
 from tasks.records import Extraction, LoadOutcome, Metric, PageRecord, Rank, Report, Section
 from warehouse.errors import WarehouseKeyError
 from warehouse.history import redirected_home, refresh_gone, refresh_states, rekey, touched
-from warehouse.search import refresh_search_index
-from warehouse.staging import (arrow_fields, main_columns, staged, staged_values, table_fields, to_arrow,
-                               utc_naive, utc_now)
+from warehouse.lake import claim, is_lake_connection, retrying
+from warehouse.search import index_section_words, mark_words
+from warehouse.staging import (append_staged, arrow_fields, columns_to_arrow, drop_staged, main_columns, staged,
+                               staged_values, table_fields, to_arrow, utc_naive, utc_now)
 from warehouse.tables import REPORT_CHILDREN, TABLES
 from warehouse.tx import one_row, transaction
 
@@ -72,14 +79,22 @@ _PAGE_COLUMNS = {"page_idx": na.int64(), "fetched_at": na.timestamp("us"), "page
                  "fetch_id": na.int64(), "raw_sha256": na.large_string(), "fallback_key": na.large_string()}
 _CONTEXT_COLUMNS = {"run_id": na.large_string(), "load_id": na.large_string(),
                     "observed_at": na.timestamp("us")}
+# What each child table stages: its record's fields and the page it came from.
+_CHILD_FIELDS: dict[str, dict[str, na.Schema]] = {
+    table: arrow_fields(cls) | {"page_idx": na.int64()} for table, cls in _CHILD_CLASSES.items()}
+# The search index's words of each staged section (sql/search_index.sql reads them as section_words).
+_WORD_COLUMNS = {"page_idx": na.int64(), "section_id": na.large_string(), "n_terms": na.int64(),
+                 "words": na.large_string()}
 
 @dataclass
 class _Batch:
-    """The rows to stage, and the outcomes already decided in Python (rejections)."""
+    """The rows of one batch to stage, column by column, and the outcomes already decided
+    in Python (rejections)."""
 
     reports: list[dict] = field(default_factory=list)
-    children: dict[str, list[dict]] = field(
-        default_factory=lambda: {table: [] for table in REPORT_CHILDREN})
+    children: dict[str, dict[str, list]] = field(
+        default_factory=lambda: {table: {} for table in REPORT_CHILDREN})
+    words: dict[str, list] = field(default_factory=lambda: {name: [] for name in _WORD_COLUMNS})
     rejects: list[dict] = field(default_factory=list)
     rejected: dict[int, LoadOutcome] = field(default_factory=dict)
 
@@ -91,30 +106,93 @@ def load_pages(con: duckdb.DuckDBPyConnection, run_id: str, pages: Sequence[Page
 
     `fetch_log_rows`, if given, are recorded in the same transaction (see record_fetch_log).
     """
-    observed = utc_naive(observed_at)
-    started, load_id = utc_now(), new_load_id()
-    batch = _prepare(pages, run_id, load_id, observed, _required_columns(con))
-    context = {"run_id": run_id, "load_id": load_id, "observed_at": observed}
-    with transaction(con), staged(con, _stage_tables(con, batch, context)):
-        outcomes = _merge(con, pages, batch)
-        _record_load(con, context, started, outcomes)
-        if fetch_log_rows:
-            record_fetch_log(con, fetch_log_rows, run_id=run_id)
-    log.info("load %s (run %s): %s", load_id, run_id,
-             dict(Counter(o.reason or o.status for o in outcomes)))
-    return outcomes
+    with StagedPages(con, run_id, observed_at) as load:
+        load.add(pages)
+        return load.commit(fetch_log_rows=fetch_log_rows)
+
+
+class StagedPages:
+    """Pages staged for one load transaction: `add` batches as they come, `commit` merges
+    them all in one transaction (the module docstring's steps 3-5) and returns one
+    LoadOutcome per page, in the order added.
+
+    Staging happens outside the transaction, in temporary tables: a batch's pages are
+    validated and turned into Arrow columns at once, and only those columns are kept (not
+    the pages), so the transaction's size is bounded by DuckDB's memory budget, which
+    spills, rather than by the Python heap. A context manager: leaving the block drops
+    whatever is still staged (a merge that failed rolled back; nothing was written).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, observed_at: datetime) -> None:
+        self.con, self.run_id = con, run_id
+        self.observed, self.started, self.load_id = utc_naive(observed_at), utc_now(), new_load_id()
+        self.required = _required_columns(con)
+        self.reject_fields = table_fields(con, "rejects")
+        self.rows = 0  # staged rows of reports and their children: the transaction's size
+        self._pages: list[tuple[str, str]] = []  # (url, source) of each staged page, by page_idx
+        self._rejected: dict[int, LoadOutcome] = {}
+        self._tables: list[str] = []  # staged so far
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def __enter__(self) -> StagedPages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+    def add(self, pages: Sequence[PageRecord]) -> None:
+        """Validate a batch and append its rows to the staged tables."""
+        batch = _prepare(pages, self.run_id, self.load_id, self.observed, self.required, first_idx=len(self._pages))
+        for name, table in _stage_tables(batch, self.reject_fields).items():
+            append_staged(self.con, name, table, create=name not in self._tables)
+            if name not in self._tables:
+                self._tables.append(name)
+        self._pages += [(page.url, page.source) for page in pages]
+        self._rejected.update(batch.rejected)
+        self.rows += len(batch.reports) + sum(len(next(iter(columns.values()), ())) for columns in batch.children.values())
+
+    def commit(self, *, fetch_log_rows: Sequence[Mapping[str, Any]] | None = None) -> list[LoadOutcome]:
+        """Merge what is staged in one transaction (joining the caller's, if one is open);
+        then drop the staged tables. Raises what DuckDB raises, after the rollback."""
+        context = {"run_id": self.run_id, "load_id": self.load_id, "observed_at": self.observed}
+
+        # On a lake (warehouse/lake.py): a transaction that writes keyed rows claims, so that
+        # two of them never commit side by side, and one that loses to another writer's commit
+        # is merged again from the staged tables (they live outside the transaction).
+        def attempt() -> list[LoadOutcome]:
+            with transaction(self.con), staged(self.con, {"load_context": to_arrow([context], _CONTEXT_COLUMNS)}):
+                outcomes = _merge(self.con, self._pages, self._rejected) if self._pages else []
+                if any(o.status != "unchanged" or o.reason == "reextracted" for o in outcomes):
+                    claim(self.con)
+                _record_load(self.con, context, self.started, outcomes)
+                if fetch_log_rows:
+                    record_fetch_log(self.con, fetch_log_rows, run_id=self.run_id)
+            return outcomes
+
+        outcomes = retrying(self.con, attempt, what=f"load {self.load_id}")
+        self.discard()
+        log.info("load %s (run %s): %s", self.load_id, self.run_id,
+                 dict(Counter(o.reason or o.status for o in outcomes)))
+        return outcomes
+
+    def discard(self) -> None:
+        """Drop the staged tables (after a commit, or instead of one)."""
+        drop_staged(self.con, self._tables)
+        self._tables = []
 
 
 def new_load_id() -> str:
-    """Time-sortable unique id of one load_pages call."""
+    """Time-sortable unique id of one load transaction."""
     return f"{utc_now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
 
 
 # --- 1. validate and shape rows (Python) -------------------------------------------------
 def _prepare(pages: Sequence[PageRecord], run_id: str, load_id: str, observed: datetime,
-             required: Mapping[str, set[str]]) -> _Batch:
+             required: Mapping[str, set[str]], first_idx: int = 0) -> _Batch:
     batch = _Batch()
-    for idx, page in enumerate(pages):
+    for idx, page in enumerate(pages, start=first_idx):
         rejection = _rejection(page, required)
         if rejection is None:
             _add_report(batch, idx, page)
@@ -154,19 +232,25 @@ def _parse_reject_reason(text: str) -> tuple[str, str]:
 
 
 def _extraction_problem(extraction: Extraction, required: Mapping[str, set[str]]) -> str | None:
-    """A sentence naming what makes the extraction unloadable, or None."""
+    """A sentence naming what makes the extraction unloadable, or None.
+
+    The usual page passes both checks in C (a set of the keys, attrgetter over the rows);
+    the sentence is worked out only for a page that fails one."""
     for table in REPORT_CHILDREN:
         items = getattr(extraction, table)
+        if not items:
+            continue
         key = TABLES[table].key[1:]  # the key within one report (index_no comes from it)
-        counts = Counter(tuple(getattr(item, col) for col in key) for item in items)
-        duplicates = [k for k, n in counts.items() if n > 1]
-        if duplicates:
+        if len(set(map(attrgetter(*key), items))) < len(items):
+            counts = Counter(tuple(getattr(item, col) for col in key) for item in items)
+            duplicates = [k for k, n in counts.items() if n > 1]
             return (f"The extraction lists {table} with the same {', '.join(key)} more than "
                     f"once ({duplicates[:3]}), so its rows cannot be keyed.")
-        for item in items:
-            missing = [name for name in required[table] if getattr(item, name) is None]
-            if missing:
-                return f"A row of {table} has no {', '.join(missing)}, which is required."
+        if any(None in map(attrgetter(name), items) for name in required[table]):
+            for item in items:
+                missing = [name for name in required[table] if getattr(item, name) is None]
+                if missing:
+                    return f"A row of {table} has no {', '.join(missing)}, which is required."
     return None
 
 
@@ -190,9 +274,11 @@ def _add_report(batch: _Batch, idx: int, page: PageRecord) -> None:
     if extraction is None or key is None:  # _rejection turns such pages away first
         raise ValueError(f"{page.url}: a page without an extraction or 索引号 cannot be loaded")
     report = extraction.report
-    row = _row(report, idx, key)
+    row = dict(vars(report))  # the dataclass's fields (records are plain dataclasses)
     url = report.url or page.final_url or page.url
     row.update(
+        page_idx=idx,
+        index_no=key,
         fetched_at=page.fetched_at,
         source=report.source or page.source,
         url=url,
@@ -201,8 +287,37 @@ def _add_report(batch: _Batch, idx: int, page: PageRecord) -> None:
         fallback_key=_fallback_key(url) if report.key_kind == "index_no" else None,
     )
     batch.reports.append(row)
-    for table in REPORT_CHILDREN:
-        batch.children[table].extend(_row(item, idx, key) for item in getattr(extraction, table))
+    for table in REPORT_CHILDREN:  # column by column: no dict per row
+        _extend_columns(batch.children[table], getattr(extraction, table), _CHILD_FIELDS[table], idx, key)
+    words = page.search_words
+    if words is None or len(words) != len(extraction.sections):  # not marked where it was extracted
+        words = section_words(extraction.sections)
+    batch.words["page_idx"] += [idx] * len(words)
+    batch.words["section_id"] += [section.section_id for section in extraction.sections]
+    batch.words["words"] += [text for text, _ in words]
+    batch.words["n_terms"] += [n for _, n in words]
+
+
+def _extend_columns(columns: dict[str, list], items: Sequence[Any], names: Iterable[str], idx: int,
+                    key: str) -> None:  # fmt: skip
+    """Append the rows of one report's children to `columns`; every row carries the
+    report's page_idx and key (children inherit their report's key)."""
+    for name in names:
+        column = columns.setdefault(name, [])
+        if name == "page_idx":
+            column += [idx] * len(items)
+        elif name == "index_no":
+            column += [key] * len(items)
+        else:
+            column += map(attrgetter(name), items)
+
+
+def section_words(sections: Sequence[Section]) -> list[tuple[str, int]]:
+    """(words, number of words) of each section, as the search index stores them
+    (warehouse/search.py: mark_words). Worked out where the page is extracted
+    (tasks/pages.py, on a Dask worker when there are some), else by the loader."""
+    marked = [mark_words(section.heading, section.text) for section in sections]
+    return [(words, len(words.split())) for words in marked]
 
 
 def _fallback_key(url: str) -> str | None:
@@ -211,23 +326,15 @@ def _fallback_key(url: str) -> str | None:
     return key.key if key else None
 
 
-def _row(record: Any, page_idx: int, index_no: str) -> dict:
-    row = dict(vars(record))  # the dataclass's fields (records are plain dataclasses)
-    row.update(page_idx=page_idx, index_no=index_no)  # children inherit their report's key
-    return row
-
-
 # --- 2. stage ----------------------------------------------------------------------------
-def _stage_tables(con: duckdb.DuckDBPyConnection, batch: _Batch,
-                  context: dict) -> dict[str, na.Array]:
+def _stage_tables(batch: _Batch, reject_fields: dict[str, na.Schema]) -> dict[str, na.Array]:
     tables = {
-        "load_context": to_arrow([context], _CONTEXT_COLUMNS),
         "stg_reports": to_arrow(batch.reports, arrow_fields(Report) | _PAGE_COLUMNS),
-        "stg_rejects": to_arrow(batch.rejects, table_fields(con, "rejects")),
+        "stg_rejects": to_arrow(batch.rejects, reject_fields),
+        "stg_section_words": columns_to_arrow(batch.words, _WORD_COLUMNS),
     }
-    for table, cls in _CHILD_CLASSES.items():
-        columns = arrow_fields(cls) | {"page_idx": na.int64()}
-        tables[f"stg_{table}"] = to_arrow(batch.children[table], columns)
+    for table, columns in batch.children.items():
+        tables[f"stg_{table}"] = columns_to_arrow(columns, _CHILD_FIELDS[table])
     return tables
 
 
@@ -236,8 +343,8 @@ _PLAN_VIEWS = ("conflicting", "other_pages")
 _PLAN_TABLES = ("rekeys", "page_keys", "batch_pages", "page_plan", "load_plan", "touched_reports")
 
 
-def _merge(con: duckdb.DuckDBPyConnection, pages: Sequence[PageRecord],
-           batch: _Batch) -> list[LoadOutcome]:
+def _merge(con: duckdb.DuckDBPyConnection, pages: Sequence[tuple[str, str]],
+           rejected: Mapping[int, LoadOutcome]) -> list[LoadOutcome]:  # fmt: skip
     (new_keys,) = one_row(con, "select count(*) from stg_reports anti join reports using (index_no)")
     _run_sql(con, "keys" if new_keys else "keys_known")
     rekey(con)
@@ -250,10 +357,10 @@ def _merge(con: duckdb.DuckDBPyConnection, pages: Sequence[PageRecord],
         _run_sql(con, "conflicts")
     for table in REPORT_CHILDREN:
         _replace_children(con, table)
-    refresh_search_index(con)
+    _index_sections(con)
     insert_new(con, "rejects", "stg_rejects")
     refresh_states(con)
-    outcomes = _outcomes(con, pages, batch)
+    outcomes = _outcomes(con, pages, rejected)
     con.execute("".join(f"drop view {name};" for name in _PLAN_VIEWS)
                 + "".join(f"drop table {name};" for name in _PLAN_TABLES))
     return outcomes
@@ -277,6 +384,18 @@ def _replace_children(con: duckdb.DuckDBPyConnection, table: str) -> None:
         cross join load_context as ctx""")
 
 
+def _index_sections(con: duckdb.DuckDBPyConnection) -> None:
+    """The search index of the touched reports: their sections' words, staged with the
+    pages (section_words), replace what it held for them (sql/search_index.sql)."""
+    con.execute("""
+        create or replace temp table section_words as
+        select p.index_no, w.section_id, w.n_terms, w.words
+        from stg_section_words as w
+        join load_plan as p on p.page_idx = w.page_idx and p.action <> 'unchanged'""")
+    index_section_words(con)
+    con.execute("drop table section_words")
+
+
 def insert_new(con: duckdb.DuckDBPyConnection, table: str, staged_name: str) -> int:
     """insert_only disposition: add staged rows whose key is not stored (nor repeated)."""
     spec = TABLES[table]
@@ -292,12 +411,13 @@ def insert_new(con: duckdb.DuckDBPyConnection, table: str, staged_name: str) -> 
     return inserted
 
 
-def _outcomes(con: duckdb.DuckDBPyConnection, pages: Sequence[PageRecord],
-              batch: _Batch) -> list[LoadOutcome]:
-    outcomes = dict(batch.rejected)
+def _outcomes(con: duckdb.DuckDBPyConnection, pages: Sequence[tuple[str, str]],
+              rejected: Mapping[int, LoadOutcome]) -> list[LoadOutcome]:  # fmt: skip
+    outcomes = dict(rejected)
     for idx, index_no, status, reason in con.execute(
             (SQL_DIR / "outcomes.sql").read_text(encoding="utf-8")).fetchall():
-        outcomes[idx] = LoadOutcome(pages[idx].url, pages[idx].source, index_no, status, reason)
+        url, source = pages[idx]
+        outcomes[idx] = LoadOutcome(url, source, index_no, status, reason)
     return [outcomes[i] for i in range(len(pages))]
 
 
@@ -310,6 +430,16 @@ def _record_load(con: duckdb.DuckDBPyConnection, context: dict, started: datetim
                        changed=counts["changed"], unchanged=counts["unchanged"],
                        reextracted=reextracted, rejected=counts["rejected"]):  # fmt: skip
         con.execute("insert into loads by name select * from args")
+
+
+def checkpoint(con: duckdb.DuckDBPyConnection) -> None:
+    """Write what the load's transactions committed into the main file, once, after the
+    last of them (a DuckDB file; a lake has its own maintenance, warehouse/lake.py).
+    Committed data is durable before this (DuckDB's WAL, or written at commit when it is
+    large); this only compacts it, so that the checkpoint's cost is counted in the load
+    stage rather than paid by the snapshot that follows."""
+    if not is_lake_connection(con):
+        con.execute("checkpoint")
 
 
 # --- fetch log ---------------------------------------------------------------------------
@@ -329,10 +459,15 @@ def record_fetch_log(con: duckdb.DuckDBPyConnection, rows: Iterable[Mapping[str,
             f"{len(keyless)} fetch-log rows have no fetch_id (their key), e.g. {keyless[:3]}")
     if not prepared:
         return 0
-    with transaction(con), staged(con, {"stg_fetch_log": to_arrow(prepared, columns)}):
-        inserted = insert_new(con, "fetch_log", "stg_fetch_log")
-        refresh_gone(con)
-        return inserted
+    def attempt() -> int:  # on a lake: claimed and retried as StagedPages.commit says
+        with transaction(con), staged(con, {"stg_fetch_log": to_arrow(prepared, columns)}):
+            inserted = insert_new(con, "fetch_log", "stg_fetch_log")
+            if inserted:
+                claim(con)
+            refresh_gone(con)
+            return inserted
+
+    return retrying(con, attempt, what="recording the fetch log")
 
 
 def _fetch_log_row(row: Mapping[str, Any], columns: Iterable[str], run_id: str | None) -> dict:

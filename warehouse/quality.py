@@ -2,13 +2,16 @@
 
 Each `checks/*.sql` returns rows (check_name, status, observed, threshold, detail) with
 status pass | warn | fail; its thresholds sit in the file. The unique-key checks are
-instantiated from `checks/unique_key.sql.template` for every table in tables.TABLES.
+instantiated from `checks/unique_key.sql.template` for every table in tables.TABLES, and one
+check per CHECK constraint of the migrations from `checks/check_constraint.sql.template`
+(a lake holds neither keys nor CHECKs: these checks are what verifies them there).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from datetime import datetime
 from pathlib import Path
 from string import Template
@@ -16,6 +19,8 @@ from typing import SupportsFloat
 
 import duckdb
 
+from warehouse.lake import retrying
+from warehouse.migrate import reference
 from warehouse.staging import staged, table_fields, to_arrow, utc_naive, utc_now
 from warehouse.tables import TABLES
 from warehouse.tx import one_row, transaction
@@ -41,7 +46,26 @@ def check_queries() -> dict[str, str]:
     for spec in (s for s in TABLES.values() if s.checked):
         queries[f"unique_key:{spec.name}"] = template.substitute(
             table=spec.name, key=", ".join(spec.key))
-    return queries
+    return queries | constraint_checks()
+
+
+@lru_cache(maxsize=1)
+def constraint_checks() -> dict[str, str]:
+    """One check per CHECK constraint the migrations declare, named check:<table>.<columns>."""
+    template = Template((CHECKS_DIR / "check_constraint.sql.template").read_text(encoding="utf-8"))
+    ref = reference()
+    try:
+        constraints = ref.execute(
+            "select table_name, constraint_column_names, expression, constraint_text from duckdb_constraints() "
+            "where constraint_type = 'CHECK' order by table_name, constraint_index").fetchall()
+    finally:
+        ref.close()
+    checks = {}
+    for table, columns, expression, text in constraints:
+        name = f"{table}.{'_'.join(columns)}"
+        checks[f"check:{name}"] = template.substitute(name=name, table=table, expression=expression,
+                                                      text="'" + text.replace("'", "''") + "'")
+    return checks
 
 
 def run_checks(con: duckdb.DuckDBPyConnection, run_id: str,
@@ -64,8 +88,13 @@ def _store(con: duckdb.DuckDBPyConnection, run_id: str, results: list[CheckResul
            checked_at: datetime) -> None:
     rows = [asdict(r) | {"run_id": run_id, "checked_at": checked_at} for r in results]
     staging = {"stg_dq_results": to_arrow(rows, table_fields(con, "dq_results"))}
-    with transaction(con), staged(con, staging):
-        con.execute("insert or replace into dq_results by name select * from stg_dq_results")
+
+    def store() -> None:
+        with transaction(con), staged(con, staging):
+            con.execute("merge into dq_results as d using stg_dq_results as s on d.run_id = s.run_id "
+                        "and d.check_name = s.check_name when matched then update by name when not matched then insert by name")
+
+    retrying(con, store, what="storing the data-quality results")
 
 
 def _float(value: SupportsFloat | None) -> float | None:

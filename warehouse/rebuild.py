@@ -1,8 +1,8 @@
 """A damaged warehouse file: found when a run starts, healed by a rebuild from the raw archive.
 
 `check_warehouse(path)` opens the file read-only (replaying its WAL, as DuckDB does), reads
-its catalog and every table's row count, and compares the file's size with the blocks its
-header declares: a truncated file opens and counts fine, and fails only the query that
+its catalog and every table's row count, and compares the file's size with the blocks in
+use its header declares (free blocks cut off the end at a checkpoint excepted): a truncated file opens and counts fine, and fails only the query that
 reads a missing block, night after night. What DuckDB refuses (not a DuckDB file, a block
 failing its checksum, a WAL that does not replay) or a file shorter than it says raises
 `WarehouseDamaged`, one line naming the file and the command that rebuilds it. A file held
@@ -35,7 +35,8 @@ from typing import Any
 import duckdb
 
 from tasks.records import LoadOutcome, PageRecord
-from warehouse.connect import _LOCK_MESSAGE, connect, open_file
+from warehouse.connect import _LOCK_MESSAGE, connect, fsync_path, open_file
+from warehouse.lake import check_reachable, lake_of
 from warehouse.errors import WarehouseDamaged
 from warehouse.load import count_outcomes, load_pages, record_fetch_log
 from warehouse.quality import run_checks
@@ -57,7 +58,13 @@ def rebuild_command(path: str | os.PathLike, archive_dir: str | os.PathLike | No
 
 def check_warehouse(path: str | os.PathLike, *, archive_dir: str | os.PathLike | None = None) -> None:
     """Raise WarehouseDamaged if the warehouse at `path` cannot be read (module doc); a file
-    that is not there, or is held by a writer, passes (connect creates or waits for it)."""
+    that is not there, or is held by a writer, passes (connect creates or waits for it). A
+    lake's files are PostgreSQL's and the object store's to keep: its catalog must answer
+    (LakeUnavailable, one line), and a lake is never rebuilt from the archive."""
+    lake = lake_of(path)
+    if lake is not None:
+        check_reachable(lake)
+        return
     path = Path(path)
     if not path.exists():
         return
@@ -79,14 +86,16 @@ def _read_problem(path: Path) -> str | None:
             "select table_name from duckdb_tables() where schema_name = 'main' and not temporary").fetchall()]
         for table in tables:
             con.execute(f'select count(*) from "{table}"').fetchone()
-        _, _, block_size, total_blocks, *_ = one_row(con, "pragma database_size")
+        _, _, block_size, _, used_blocks, *_ = one_row(con, "pragma database_size")
     except duckdb.Error as exc:
         return _reason(path, exc)
     finally:
         con.close()
-    declared, size = _HEADERS_BYTES + int(total_blocks) * int(block_size), path.stat().st_size
+    # Blocks in use, not total_blocks: DuckDB cuts free blocks off the end of the file at a
+    # checkpoint and still counts them, so a sound file may be shorter than all its blocks.
+    declared, size = _HEADERS_BYTES + int(used_blocks) * int(block_size), path.stat().st_size
     if size < declared:
-        return f"truncated: {size:,} bytes of the {declared:,} its header declares"
+        return f"truncated: {size:,} bytes, fewer than the {declared:,} its blocks in use take"
     return None
 
 
@@ -218,7 +227,7 @@ def swap_in(new: Path, path: Path, label: str) -> Path | None:
     if wal.exists():  # never left beside the new file: DuckDB would replay it there
         wal.rename(path.with_name(f"{path.name}.{label}.wal"))
     os.replace(new, path)
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
     return backup
 
 
@@ -227,9 +236,3 @@ def _remove(path: Path) -> None:
         part.unlink(missing_ok=True)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -9,6 +9,7 @@ from typing import Any
 
 import duckdb
 
+from warehouse.lake import is_lake_connection, retrying
 from warehouse.staging import staged, staged_values, table_fields, to_arrow, utc_naive, utc_now
 from warehouse.tx import transaction
 
@@ -24,23 +25,42 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, *, flow_run_id: str |
 
     Other runs still 'running' are closed as failed: a run holds the only writer
     connection from start_run to finish_run, so one that is still open when another
-    starts was killed or crashed and would otherwise stay 'running' forever.
+    starts was killed or crashed and would otherwise stay 'running' forever. On a lake,
+    where runs of other sources load side by side, only those sharing a source with this
+    one: `parameters["sources"]` names a run's sources (the run lock holds them, so another
+    run of one of them is dead); a run that names none is taken to load them all.
     """
     started = utc_naive(started_at or utc_now())
     values = {"run_id": run_id, "flow_run_id": flow_run_id, "started_at": started,
-              "parameters": json.dumps(parameters or {}, ensure_ascii=False, default=str)}
-    with transaction(con), staged_values(con, **values):
-        con.execute(
-            """update runs
-               set status = 'failed', finished_at = a.started_at,
-                   message = concat_ws('; ', runs.message, 'abandoned: still running when run '
-                                       || a.run_id || ' started (killed or crashed before finishing)')
-               from args as a
-               where runs.status = 'running' and runs.run_id <> a.run_id""")
-        con.execute(
-            """insert into runs (run_id, flow_run_id, started_at, status, parameters)
-               select run_id, flow_run_id, started_at, 'running', parameters from args
-               on conflict (run_id) do update set status = 'running', finished_at = null""")
+              "parameters": json.dumps(parameters or {}, ensure_ascii=False, default=str),
+              "shared": is_lake_connection(con)}
+
+    def record() -> None:
+        with transaction(con), staged_values(con, **values):
+            con.execute(_CLOSE_ABANDONED)
+            con.execute(
+                """merge into runs using args as a on runs.run_id = a.run_id
+                   when matched then update set status = 'running', finished_at = null
+                   when not matched then insert (run_id, flow_run_id, started_at, status, parameters)
+                       values (a.run_id, a.flow_run_id, a.started_at, 'running', a.parameters)""")
+
+    retrying(con, record, what=f"recording run {run_id} as running")
+
+
+# Runs still 'running' that this one's start proves dead (start_run's docstring). A run's
+# sources are its parameters' "sources" (NULL: it named none, so it loads them all).
+_CLOSE_ABANDONED = """
+update runs
+set status = 'failed', finished_at = a.started_at,
+    message = concat_ws('; ', runs.message, 'abandoned: still running when run '
+                        || a.run_id || ' started (killed or crashed before finishing)')
+from args as a
+where runs.status = 'running' and runs.run_id <> a.run_id
+  and (not a.shared
+       or json_extract(runs.parameters, '$.sources') is null or json_extract(a.parameters, '$.sources') is null
+       or list_has_any(from_json(json_extract(runs.parameters, '$.sources'), '["VARCHAR"]'),
+                       from_json(json_extract(a.parameters, '$.sources'), '["VARCHAR"]')))
+"""
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, *, status: str,
@@ -62,12 +82,16 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, *, status: str,
               "message": message,
               "timings": json.dumps({k: round(v, 3) for k, v in timings.items()}) if timings else None}
     assignments = "".join(f", {name} = a.{name}" for name in counts)  # names from RUN_COUNTS only
-    with transaction(con), staged_values(con, **values, **counts):
-        con.execute(
-            f"update runs set status = a.status, finished_at = a.finished_at, message = a.message, "
-            f"timings = a.timings{assignments} from args as a where runs.run_id = a.run_id")
-        if sources:
-            _record_sources(con, run_id, sources)
+
+    def record() -> None:
+        with transaction(con), staged_values(con, **values, **counts):
+            con.execute(
+                f"update runs set status = a.status, finished_at = a.finished_at, message = a.message, "
+                f"timings = a.timings{assignments} from args as a where runs.run_id = a.run_id")
+            if sources:
+                _record_sources(con, run_id, sources)
+
+    retrying(con, record, what=f"recording run {run_id} as {status}")
 
 
 def _record_sources(con: duckdb.DuckDBPyConnection, run_id: str,
@@ -77,7 +101,8 @@ def _record_sources(con: duckdb.DuckDBPyConnection, run_id: str,
         _check_count_names({k: v for k, v in values.items() if k != "error"})
         rows.append(dict(values) | {"run_id": run_id, "source": source})
     with staged(con, {"stg_run_sources": to_arrow(rows, table_fields(con, "run_sources"))}):
-        con.execute("insert or replace into run_sources by name select * from stg_run_sources")
+        con.execute("merge into run_sources as r using stg_run_sources as s on r.run_id = s.run_id "
+                    "and r.source = s.source when matched then update by name when not matched then insert by name")
 
 
 def _check_count_names(counts: Mapping[str, Any]) -> None:

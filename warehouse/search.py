@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from string import Template
 
 import duckdb
 import nanoarrow as na
 
 from tasks import settings
+from warehouse.lake import is_lake_connection, retrying
 from warehouse.staging import staged, text_fields, to_arrow
 from warehouse.tx import transaction
 
@@ -27,6 +29,10 @@ _INDEX_SQL = Path(__file__).resolve().parent / "sql" / "search_index.sql"
 # What is indexed of a section: its first 100,000 characters, so that one pathological
 # 10 MB paragraph cannot stall a load; real sections are far shorter.
 DOCUMENT_CHARS = 100_000
+# A section's doc_id as it is indexed: the next value of sequence search_doc_ids (migration
+# 0007) in a DuckDB file; in a lake, which has no sequences, a random 63-bit number (nothing
+# joins on it there: it only numbers the indexing).
+DOC_ID = {"file": "nextval('search_doc_ids')", "lake": "(hash(index_no, section_id, uuid()) >> 1)::bigint"}
 _WORD_FIELDS = {"index_no": na.large_string(), "section_id": na.large_string(), "doc_id": na.int64(),
                 "n_terms": na.int64(), "words": na.large_string()}
 
@@ -36,7 +42,15 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection) -> None:
     sections = con.execute("select index_no, section_id, null, heading, text from sections "
                            "where index_no in (select index_no from touched_reports)").fetchall()
     with staged(con, {"section_words": _words(sections)}):
-        con.execute(_INDEX_SQL.read_text(encoding="utf-8"))
+        index_section_words(con)
+
+
+def index_section_words(con: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite the search index of the reports in temp table `touched_reports` from their
+    sections' words in temp table `section_words` (index_no, section_id, n_terms, words):
+    the loader stages the words with the pages (warehouse/load.py)."""
+    doc_id = DOC_ID["lake" if is_lake_connection(con) else "file"]
+    con.execute(Template(_INDEX_SQL.read_text(encoding="utf-8")).substitute(new_doc_id=doc_id))
 
 
 def rebuild_search_index(con: duckdb.DuckDBPyConnection, reports_per_transaction: int = settings.BATCH_SIZE) -> int:
@@ -73,8 +87,12 @@ def _in_batches(con: duckdb.DuckDBPyConnection, keys: list[str], size: int,
     """Run `step` over the reports `keys`, `size` of them per transaction (temp table touched_reports)."""
     for start in range(0, len(keys), size):
         touched = [{"index_no": key} for key in keys[start:start + size]]
-        with transaction(con), staged(con, {"touched_reports": to_arrow(touched, text_fields(["index_no"]))}):
-            step(con)
+
+        def batch(touched: list[dict] = touched) -> None:
+            with transaction(con), staged(con, {"touched_reports": to_arrow(touched, text_fields(["index_no"]))}):
+                step(con)
+
+        retrying(con, batch, what="indexing a batch of reports for search")
 
 
 def _words(sections: list[tuple]) -> na.Array:

@@ -92,15 +92,29 @@ def to_arrow(rows: Sequence[Mapping[str, Any]], fields: Mapping[str, na.Schema])
     """Rows (dicts) to one Arrow struct array (a record batch) with exactly `fields`;
     missing keys become NULL. A value of the wrong type raises (a float in an int64
     column too: nothing is truncated on the way)."""
-    columns = []
+    return columns_to_arrow({name: [row.get(name) for row in rows] for name in fields}, fields, len(rows))
+
+
+def columns_to_arrow(columns: Mapping[str, Sequence[Any]], fields: Mapping[str, na.Schema],
+                     length: int | None = None) -> na.Array:  # fmt: skip
+    """Columns (name → values, all of one length) to one Arrow struct array with exactly
+    `fields`; a field with no column is all NULL. Built column by column, the loader's
+    rows never become a dict each. Types are checked as in `to_arrow`."""
+    if length is None:
+        length = len(next(iter(columns.values()), ()))
+    arrays = []
     for name, typ in fields.items():
-        values = [row.get(name) for row in rows]
+        values = columns.get(name)
+        if values is None:
+            values = [None] * length
+        elif len(values) != length:
+            raise ValueError(f"column {name!r} has {len(values)} values, not {length}")
         to_storage = _STORAGE.get(typ.type)
         if to_storage is not None:  # only dates and times need converting; skip the rest (speed)
             values = [None if value is None else to_storage(value) for value in values]
-        columns.append(na.c_array(values, typ))
+        arrays.append(na.c_array(values, typ))
     schema = na.struct(dict(fields))
-    return na.Array(na.c_array_from_buffers(schema, len(rows), [None], children=columns))
+    return na.Array(na.c_array_from_buffers(schema, length, [None], children=arrays))
 
 
 _EPOCH = datetime(1970, 1, 1)
@@ -158,15 +172,35 @@ def staged(con: duckdb.DuckDBPyConnection, tables: Mapping[str, na.Array]) -> It
         con.execute(f'drop table temp."{name}"')
 
 
-def _copy_stream(con: duckdb.DuckDBPyConnection, name: str, table: na.Array) -> None:
-    """temp.<name> := the rows of `table`, read once through its Arrow C stream capsule."""
+def _copy_stream(con: duckdb.DuckDBPyConnection, name: str, table: na.Array, *, create: bool = True) -> None:
+    """temp.<name> := the rows of `table` (or, with create=False, those rows appended to
+    it), read once through its Arrow C stream capsule."""
     stream = f"_stream_{name}"
     con.register(stream, table.__arrow_c_stream__())
     try:
-        con.execute(f'create or replace temp table "{name}" as select * from "{stream}"')
+        if create:
+            con.execute(f'create or replace temp table "{name}" as select * from "{stream}"')
+        else:
+            # fetched: DuckDB 2.0 runs an INSERT's result lazily, and refuses the next statement
+            # while it is not complete (python -m warehouse.upgrade loads under 2.0)
+            con.execute(f'insert into temp."{name}" select * from "{stream}"').fetchall()
     finally:
         with suppress(duckdb.TransactionException):
             con.unregister(stream)
+
+
+def append_staged(con: duckdb.DuckDBPyConnection, name: str, table: na.Array, *, create: bool) -> None:
+    """Stage `table` as the temporary table `name` (create=True), or append its rows to it:
+    a load transaction's batches are staged one after the other (warehouse.load.StagedPages).
+    The caller drops the table (`drop_staged`)."""
+    _copy_stream(con, name, table, create=create)
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> None:
+    """Drop staged tables; one a failed transaction's rollback already undid is no error."""
+    for name in names:
+        with suppress(duckdb.TransactionException):
+            con.execute(f'drop table if exists temp."{name}"')
 
 
 def staged_values(con: duckdb.DuckDBPyConnection, /, **values: Any) -> AbstractContextManager[None]:

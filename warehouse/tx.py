@@ -37,9 +37,17 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         _open.discard(id(con))
 
 
+def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
+    """Is `con` inside a `transaction` block? (A retry of a conflicting commit, warehouse/lake.py,
+    is the outermost block's to make.)"""
+    return id(con) in _open
+
+
 def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] | None = None) -> tuple[Any, ...]:
     """The row of a query that always returns one (an aggregate, a setting, COPY's count)."""
-    row = con.execute(sql, params).fetchone()
-    if row is None:
+    # fetchall, not fetchone: DuckDB 2.0 (python -m warehouse.upgrade) refuses to register an
+    # Arrow stream on a connection whose last result was not read to its end
+    rows = con.execute(sql, params).fetchall()
+    if not rows:
         raise duckdb.InvalidInputException(f"query returned no row: {sql.strip()[:200]}")
-    return row
+    return rows[0]

@@ -1,8 +1,11 @@
 """Find report links on a site's column (listing) pages and follow the pagination.
 
 `parse_listing` is pure: HTML in, a `ListingPage` out (article links, further listing
-pages, the records the page declares, how it paginates). `walk_listing` drives it over
-the network through a callable; `plan_fetches` turns the crawl frontier into downloads.
+pages, the records the page declares, how it paginates). `listing_walk` is the walk over
+a column's pages as a generator (it yields the URL it needs next and is sent the page's
+HTML), so that a scheduler can interleave a thousand walks on a few threads;
+`walk_listing` drives one through a callable. `plan_fetches` turns the crawl frontier
+into downloads.
 
 Which links are articles. A column lists its reports as repeated items (`<li>`, `<tr>`,
 `<div>` …), each a link with a title and a date. An anchor belongs to an item when the
@@ -38,7 +41,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -266,8 +269,9 @@ def _article_items(anchors: list[tuple[lxml.html.HtmlElement, str]],
                    source: Source) -> list[tuple[lxml.html.HtmlElement, str, lxml.html.HtmlElement]]:  # fmt: skip
     """(anchor, url, item) of the page's article links, in page order, one per URL."""
     by_item: dict[lxml.html.HtmlElement, list[tuple[lxml.html.HtmlElement, str]]] = {}
+    verdicts: dict[lxml.html.HtmlElement, bool | None] = {}  # shared by the anchors: they share ancestors
     for anchor, url in anchors:
-        item = _dated_item(anchor)
+        item = _dated_item(anchor, verdicts)
         if item is not None and _title(anchor):
             by_item.setdefault(item, []).append((anchor, url))
     items = [(*max(links, key=lambda pair: len(_title(pair[0]))), item) for item, links in by_item.items()]
@@ -284,14 +288,17 @@ def _article_items(anchors: list[tuple[lxml.html.HtmlElement, str]],
     return list(unique.values())
 
 
-def _dated_item(anchor: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
-    """The smallest element around `anchor` that shows a date, unless it holds too many links."""
+def _dated_item(anchor: lxml.html.HtmlElement,
+                verdicts: dict[lxml.html.HtmlElement, bool | None]) -> lxml.html.HtmlElement | None:  # fmt: skip
+    """The smallest element around `anchor` that shows a date, unless it holds too many links.
+    `verdicts` remembers what each element was found to be (the anchors of a page share their
+    ancestors: checked once each, a listing of a hundred links parses in linear time)."""
     node: lxml.html.HtmlElement | None = anchor
     while node is not None and node.tag not in ("body", "html"):
-        if _too_many_targets(node):
-            return None
-        if _DATE.search(node.text_content()):
-            return node
+        if node not in verdicts:
+            verdicts[node] = False if _too_many_targets(node) else (True if _DATE.search(node.text_content()) else None)
+        if verdicts[node] is not None:
+            return node if verdicts[node] else None
         node = node.getparent()
     return None
 
@@ -301,7 +308,7 @@ def _too_many_targets(node: lxml.html.HtmlElement) -> bool:
     for anchor in node.iter("a"):
         href = (anchor.get("href") or "").strip()
         if href and not href.lower().startswith(_UNFOLLOWABLE):
-            targets.add(_strip_fragment(href))
+            targets.add(href.partition("#")[0])  # the page it leads to; its fragment is no other page
             if len(targets) > MAX_TARGETS_PER_ITEM:
                 return True
     return False
@@ -413,10 +420,28 @@ def plan_fetches(frontier_due: Iterable[str], revalidate: Iterable[Validators],
     return items
 
 
-# --- walking the pagination (I/O through a callable) ---------------------------------------------
-def walk_listing(
+# --- walking the pagination (the I/O is the caller's) ---------------------------------------------
+Walk = Generator[str, str | None, Discovery]  # yields a URL to read, is sent its HTML (None: unreadable)
+
+
+def walk_listing(source: Source, read_page: Callable[[str], str | None], known: set[str],
+                 max_pages: int | None = None, stop_after_known_pages: int | None = None, *,
+                 resume: Sequence[str] = (), stop_when_known: bool = True, skip: frozenset[str] = frozenset(),
+                 on_page: Callable[[ListingPage], None] | None = None) -> Discovery:  # fmt: skip
+    """`listing_walk`, reading each page with `read_page(url)` (decoded HTML, or None when
+    the page could not be read and the caller has recorded why)."""
+    walk = listing_walk(source, known, max_pages, stop_after_known_pages, resume=resume,
+                        stop_when_known=stop_when_known, skip=skip, on_page=on_page)  # fmt: skip
+    try:
+        url = next(walk)
+        while True:
+            url = walk.send(read_page(url))
+    except StopIteration as done:
+        return done.value
+
+
+def listing_walk(
     source: Source,
-    read_page: Callable[[str], str | None],
     known: set[str],
     max_pages: int | None = None,
     stop_after_known_pages: int | None = None,
@@ -425,17 +450,17 @@ def walk_listing(
     stop_when_known: bool = True,
     skip: frozenset[str] = frozenset(),
     on_page: Callable[[ListingPage], None] | None = None,
-) -> Discovery:
+) -> Walk:
     """Read listing pages breadth-first: first the pages earlier runs left (`resume`: queued
     but unread, or failed) to the end of their pagination, then the source's listing URLs.
 
-    `read_page(url)` returns decoded HTML, or None when the page could not be read (the
-    caller has recorded why). From the listing URLs, pagination stops after
-    `stop_after_known_pages` consecutive pages with no unknown link (listings are newest
-    first, so what follows is known too), if `stop_when_known`: the caller allows that once
-    an earlier walk has finished, since what any walk left unread or could not read is then
-    among the resumed pages. At most `max_pages` pages are
-    requested, but always the listing URLs and one resumed page; what is left unread is in
+    Yields each URL to read and is sent its decoded HTML, or None when the page could not
+    be read (the caller has recorded why); returns the Discovery. From the listing URLs,
+    pagination stops after `stop_after_known_pages` consecutive pages with no unknown link
+    (listings are newest first, so what follows is known too), if `stop_when_known`: the
+    caller allows that once an earlier walk has finished, since what any walk left unread or
+    could not read is then among the resumed pages. At most `max_pages` pages are requested,
+    but always the listing URLs and one resumed page; what is left unread is in
     `pages_left`. `on_page` sees each page as soon as it is parsed (the caller records its
     links then: an interrupted walk loses nothing it read). Pages in `skip` (gone, waiting
     for their re-check) are not requested unless they are listing URLs.
@@ -444,14 +469,14 @@ def walk_listing(
     stop_after = stop_after_known_pages or settings.STOP_AFTER_KNOWN_PAGES
     starts = list(dict.fromkeys(source.listing_urls))
     discovery = Discovery(source=source.name, listing_urls=starts)
-    walk = _Walk(source, read_page, known, discovery, skip, on_page)
+    walk = _Walk(source, known, discovery, skip, on_page)
     walk.queued.update(starts)  # the listing URLs are the head walk's: a resumed page linking 首页 does not queue them
     resume = [url for url in dict.fromkeys(resume) if url not in skip and url not in starts]
     if resume:
-        walk.run(resume, budget=max(1, budget - len(starts)), stop_after=None)
+        yield from walk.run(resume, budget=max(1, budget - len(starts)), stop_after=None)
         discovery.resumed = [url for url in resume if url in walk.requested]
-    walk.run(starts, budget=max(len(starts), budget - len(walk.requested)),
-             stop_after=stop_after if stop_when_known else None, first=True)  # fmt: skip
+    yield from walk.run(starts, budget=max(len(starts), budget - len(walk.requested)),
+                        stop_after=stop_after if stop_when_known else None, first=True)  # fmt: skip
     discovery.stop_reason = _stop_reason(discovery, budget, stop_after)
     return discovery
 
@@ -459,16 +484,16 @@ def walk_listing(
 class _Walk:
     """The breadth-first reading shared by the resumed pages and the listing URLs."""
 
-    def __init__(self, source: Source, read_page: Callable[[str], str | None], known: set[str],
-                 discovery: Discovery, skip: frozenset[str],
+    def __init__(self, source: Source, known: set[str], discovery: Discovery, skip: frozenset[str],
                  on_page: Callable[[ListingPage], None] | None) -> None:  # fmt: skip
-        self.source, self.read_page, self.known, self.discovery = source, read_page, known, discovery
+        self.source, self.known, self.discovery = source, known, discovery
         self.skip, self.on_page = skip, on_page
         self.queued: set[str] = set()
         self.requested: list[str] = []
         self.seen_links: set[str] = set()
 
-    def run(self, start: list[str], budget: int, stop_after: int | None, first: bool = False) -> None:
+    def run(self, start: list[str], budget: int, stop_after: int | None,
+            first: bool = False) -> Generator[str, str | None, None]:  # fmt: skip
         """Read from `start` (`first`: even if queued already) until the queue is empty, `budget`
         pages were requested, or (with `stop_after`) that many pages in a row held no unknown
         link; note what is left."""
@@ -485,7 +510,8 @@ class _Walk:
                 return
             url = queue.pop(0)
             requested += 1
-            read = self._read(url)
+            self.requested.append(url)
+            read = self._take(url, (yield url))
             if read is None:
                 continue
             page, fresh = read
@@ -496,11 +522,9 @@ class _Walk:
                     self.queued.add(next_url)
                     queue.append(next_url)
 
-    def _read(self, url: str) -> tuple[ListingPage, list[ListingLink]] | None:
-        """Request and parse one page; note what it holds. Returns it with its links not seen
-        earlier in this walk, or None if it could not be read."""
-        self.requested.append(url)
-        html = self.read_page(url)
+    def _take(self, url: str, html: str | None) -> tuple[ListingPage, list[ListingLink]] | None:
+        """Parse one page read (None: unreadable); note what it holds. Returns it with its
+        links not seen earlier in this walk, or None if it could not be read."""
         if html is None:
             self.discovery.errors.append(url)
             return None

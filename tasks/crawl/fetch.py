@@ -5,8 +5,11 @@ Each downloading concern is one small piece (Scrapy keeps each in a middleware):
 - retries: urllib3's `Retry` mounted on the session's adapter (`_PoliteRetry`), with
   exponential backoff plus jitter, Retry-After honoured up to settings.RETRY_AFTER_MAX;
   what was retried is read back from `Retry.history`;
-- pacing: `tasks.crawl.ratelimit`, before the first attempt and before every retry;
-- robots.txt: `tasks.crawl.robots`, checked for the URL and for every redirect target;
+- pacing: `tasks.crawl.ratelimit`, before the first attempt and before every retry, and
+  held from every response or failure (so the server sees the interval, whatever the
+  client's delays);
+- robots.txt: `tasks.crawl.robots`, checked for the URL and for every redirect target; a
+  scheduler may load it ahead, as a request of its own (`robots_pending`, `load_robots`);
 - redirects: followed here one hop at a time, so each target's host is checked before
   it is requested; a redirect stub (a short page whose only job is a meta refresh or a
   `location` assignment in a script: `soft_redirect`) counts as one more hop, with the same
@@ -22,7 +25,10 @@ Each downloading concern is one small piece (Scrapy keeps each in a middleware):
   that bit in a run (size, redirects) are warnings of the run summary (`caps_that_bit`);
 - stopping: a fetch that ends after the run was asked to stop (SIGINT, SIGTERM) raises
   RunInterrupted instead of returning, so nothing it saw while the process was going down is
-  recorded as the page's outcome.
+  recorded as the page's outcome;
+- connections: a Fetcher alone pools its own; the Fetchers of a crawl share one bounded set
+  (`ConnectionPools`: keep-alive for the most recently used hosts only), so a thousand
+  sources do not hold a thousand idle connections.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3 import PoolManager
 from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -150,6 +157,7 @@ class _SendBudget:
 
     deadline: float  # time.monotonic() by which the fetch must be over
     pace: Callable[[], object]  # blocks until the host's rate limit admits another request
+    responded: Callable[[], object]  # an attempt ended (a response or an error): the interval starts again
 
 
 _BUDGET: ContextVar[_SendBudget | None] = ContextVar("fetch_send_budget", default=None)
@@ -177,6 +185,9 @@ class _PoliteRetry(Retry):
         _stacktrace: TracebackType | None = None,
     ) -> Self:
         status = response.status if response is not None else None
+        budget = _BUDGET.get()
+        if budget is not None:
+            budget.responded()
         try:
             retry = super().increment(method, url, response, error, _pool, _stacktrace)
         except MaxRetryError as exc:
@@ -263,20 +274,26 @@ class Fetcher:
     """Downloads one source's URLs politely; `fetch()` returns a FetchResult for every
     network or HTTP problem and raises only for caller mistakes (URL outside the source).
 
-    One requests.Session (pooled connections) per Fetcher; safe to call from a small
-    thread pool. Use as a context manager, or call `close()`.
+    One requests.Session per Fetcher; safe to call from a thread pool. Its connections are
+    its own, or the crawl's `pools`; its robots.txt rules its own, or a `robots` cache shared
+    by the crawl's Fetchers. Use as a context manager, or call `close()`.
     """
 
-    def __init__(self, source: Source, *, rate_limiter: HostRateLimiter = SHARED_LIMITER, **overrides: Any) -> None:
+    def __init__(self, source: Source, *, rate_limiter: HostRateLimiter = SHARED_LIMITER,
+                 pools: ConnectionPools | None = None, robots: RobotsCache | None = None,
+                 **overrides: Any) -> None:  # fmt: skip
         self.source = source
         self.options = FetchOptions(**overrides)
         self._allowed_hosts = frozenset(host.lower() for host in source.allowed_hosts)
         if not self._allowed_hosts:
             raise ValueError(f"source {source.name!r} has no allowed_hosts")
-        self._rate = _rate_of(source)
+        self.rate = _rate_of(source)  # requests per second per host; 0: not paced
         self._limiter = rate_limiter
-        self.session = _build_session(self.options)
-        self._robots = RobotsCache(self._download, self.options.user_agent, self.options.robots_unreachable_policy)
+        self.session = _build_session(self.options, pools)
+        self._robots = robots if robots is not None else RobotsCache(self.options.robots_unreachable_policy)
+        if self._robots.unreachable_policy != self.options.robots_unreachable_policy:
+            raise ValueError(f"a robots cache deciding {self._robots.unreachable_policy!r} for unreachable files "
+                             f"cannot serve a Fetcher told {self.options.robots_unreachable_policy!r}")  # fmt: skip
         self._stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
 
@@ -308,8 +325,20 @@ class Fetcher:
         _log_result(result)
         return result
 
+    def robots_pending(self, url: str) -> bool:
+        """Would fetching `url` begin with a request for its host's robots.txt?"""
+        return self.options.obey_robots and not self._robots.known(url)
+
+    def load_robots(self, url: str) -> None:
+        """Read the robots.txt governing `url` now, as a request of its own (a scheduler then
+        gives the page its own slot of the host's rate, instead of a wait inside the fetch).
+        Raises RunInterrupted when the run was asked to stop."""
+        raise_if_stopping()
+        self._robots.allows(url, self._download, self.options.user_agent)
+
     def stats(self) -> dict[str, int]:
-        """Counters for the run summary: outcome/<o>, retry/reason_count/<r>, robots/<event>."""
+        """Counters for the run summary: outcome/<o>, retry/reason_count/<r>, robots/<event>
+        (the robots counts are the cache's: the crawl's, when it is shared)."""
         with self._stats_lock:
             return dict(self._stats + self._robots.stats())
 
@@ -335,7 +364,7 @@ class Fetcher:
     def _follow_redirects(self, trace: _Trace, url: str, headers: dict[str, str],
                           obey_robots: bool) -> requests.Response:  # fmt: skip
         while True:
-            if obey_robots and not self._robots.allows(url):
+            if obey_robots and not self._robots.allows(url, self._download, self.options.user_agent):
                 raise _Abandoned(FetchOutcome.SKIPPED_ROBOTS, describe_refusal(url))
             response = self._send(trace, url, headers)
             if response.status_code not in _REDIRECT_CODES or "Location" not in response.headers:
@@ -368,19 +397,22 @@ class Fetcher:
         return target
 
     def _send(self, trace: _Trace, url: str, headers: dict[str, str]) -> requests.Response:
-        pace = partial(self._limiter.wait, urlsplit(url).hostname or "", self._rate)
+        host = urlsplit(url).hostname or ""
+        pace = partial(self._limiter.wait, host, self.rate)
+        responded = partial(self._limiter.hold, host, self.rate)
         pace()
         deadline = trace.start_clock()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _Abandoned(FetchOutcome.TIMEOUT, f"download deadline of {trace.deadline_s:g} s passed before {url}")
         timeout = (min(self.options.connect_timeout, remaining), min(self.options.read_timeout, remaining))
-        token = _BUDGET.set(_SendBudget(deadline, pace))
+        token = _BUDGET.set(_SendBudget(deadline, pace, responded))
         try:
             response = self.session.get(url, headers=headers, allow_redirects=False, stream=True, timeout=timeout)
         except requests.RequestException as exc:
             raise _abandon_on_error(trace, url, exc) from exc
         finally:
+            responded()  # the status line is in (or the attempt failed): the host's interval starts now
             _BUDGET.reset(token)
         trace.count_attempts(response.raw.retries.history if response.raw.retries else ())
         trace.note_response(url, response)
@@ -449,13 +481,64 @@ class _HopByHopSession(requests.Session):
 
     Even with allow_redirects=False, requests prepares the next request from Location
     (Response.next), which raises on a malformed Location before we can judge it.
+
+    Environment settings are read once per origin: requests reads every proxy variable
+    of the environment on every request, a third of its own cost per request (measured on
+    loopback), for an answer that does not change during a run.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple, dict[str, Any]] = {}
 
     def resolve_redirects(self, *args: Any, **kwargs: Any) -> Generator[requests.Response, None, None]:
         yield from ()
 
+    def merge_environment_settings(self, url: str, proxies: dict[str, str] | None, stream: bool | None,
+                                   verify: Any, cert: Any) -> dict[str, Any]:  # fmt: skip
+        key = (*urlsplit(url)[:2], tuple(sorted((proxies or {}).items())), stream, repr(verify), repr(cert))
+        merged = self._environment.get(key)
+        if merged is None:
+            merged = self._environment[key] = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        return {**merged, "proxies": dict(merged["proxies"])}
 
-def _build_session(options: FetchOptions) -> requests.Session:
+
+class ConnectionPools:
+    """The connections of every Fetcher of a crawl, bounded whatever the number of hosts.
+
+    One urllib3 PoolManager keeps a pool per host for the `keep_alive_hosts` most recently
+    used hosts (the least recently used pool is closed when another is needed), each pool
+    keeping at most `per_host` idle connections. With one request in flight per rate-limited
+    host, open connections stay under `keep_alive_hosts` + the requests in flight.
+    """
+
+    def __init__(self, keep_alive_hosts: int = settings.CRAWL_KEEP_ALIVE_HOSTS,
+                 per_host: int = settings.CRAWL_CONNECTIONS_PER_HOST) -> None:  # fmt: skip
+        self.manager = PoolManager(num_pools=max(1, keep_alive_hosts), maxsize=max(1, per_host), block=False)
+
+    def __enter__(self) -> ConnectionPools:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.manager.clear()
+
+
+class _SharedPoolsAdapter(HTTPAdapter):
+    """An HTTPAdapter on a crawl's ConnectionPools; closing it leaves them to their owner."""
+
+    def __init__(self, pools: ConnectionPools, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.poolmanager = pools.manager
+
+    def close(self) -> None:
+        for proxy in self.proxy_manager.values():
+            proxy.clear()
+
+
+def _build_session(options: FetchOptions, pools: ConnectionPools | None = None) -> requests.Session:
     retry = _PoliteRetry(
         total=options.retry_times,
         status_forcelist=options.retry_http_codes,
@@ -467,7 +550,8 @@ def _build_session(options: FetchOptions) -> requests.Session:
         raise_on_status=True,  # give-ups arrive as _RetriesExhausted, with history and reason
         retry_after_limit=options.retry_after_max,
     )
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=options.pool_size, pool_maxsize=options.pool_size)
+    adapter = (HTTPAdapter(max_retries=retry, pool_connections=options.pool_size, pool_maxsize=options.pool_size)
+               if pools is None else _SharedPoolsAdapter(pools, max_retries=retry))  # fmt: skip
     session = _HopByHopSession()
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -1,8 +1,16 @@
-"""Per-host pacing: a minimum interval between the starts of two requests to one host.
+"""Per-host pacing: at least `1 / per_second` seconds between two requests to one host.
 
 One `HostRateLimiter` (`SHARED_LIMITER`) serves every Fetcher of the process, so two
-sources on the same host, a thread pool, retries and robots.txt requests all share the
+sources on the same host, a pool of threads, retries and robots.txt requests all share the
 host's budget.
+
+The interval is counted twice over, and the later of the two wins: from the start of the
+previous request (`wait`, which reserves start times, so threads queue in order), and from
+the moment its response (or its failure) arrived (`hold`). Start times alone are what the
+client planned: a request that left late (a busy process, a slow connect) would reach the
+server less than an interval before the next one. Counted from the response as well, the
+server never sees two requests of a host closer together than the interval.
+`ready_at` tells a scheduler when a host may be asked again (tasks/crawl/scheduler.py).
 """
 
 from __future__ import annotations
@@ -29,6 +37,21 @@ class HostRateLimiter:
         if delay > 0:
             self._sleep(delay)
         return delay
+
+    def hold(self, host: str, per_second: float) -> None:
+        """A response from `host` has begun to arrive, or its request failed: the host's next
+        request starts no sooner than one interval from now."""
+        if per_second <= 0:
+            return
+        host = host.lower()
+        with self._lock:
+            self._next_start[host] = max(self._next_start.get(host, 0.0), self._clock() + 1.0 / per_second)
+
+    def ready_at(self, host: str) -> float:
+        """The monotonic time from which `host` may receive its next request without waiting
+        (in the past, or 0.0, when it may at once)."""
+        with self._lock:
+            return self._next_start.get(host.lower(), 0.0)
 
     def _reserve(self, host: str, interval: float) -> float:
         # Reserve a slot under the lock, sleep outside it: waiting threads queue up in

@@ -21,7 +21,8 @@ from pathlib import Path
 MODULES = ("text", "subjects", "metrics", "outline", "page", "body", "head", "ranks")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-BUILD_DIR = PACKAGE_DIR.parent.parent / "build" / "mypyc"
+# A Dask worker given the flow's build (flows/worker_plugins.py) keeps it in a directory of its own.
+BUILD_DIR = Path(os.environ.get("GOVETL_MYPYC_BUILD") or PACKAGE_DIR.parent.parent / "build" / "mypyc")
 STAMP_NAME = "SOURCES.sha256"  # in BUILD_DIR: source_stamp() of what was compiled
 
 

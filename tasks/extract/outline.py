@@ -219,20 +219,45 @@ def toc_range(paragraphs: list[str], folded: list[str] | None = None) -> tuple[i
     """(start, end) of a table of contents among the paragraphs, if there is one: the lines
     after a 目录 line, or a run of at least TOC_MIN_RUN headings with no text between them
     whose first comes back later; it ends where an entry comes back (the text begins) or
-    prose starts. Its lines are not the outline."""
-    folded = folded if folded is not None else [fold(p) for p in paragraphs]
-    keys = [_toc_key(f) for f in folded]
-    marker = next((i for i, key in enumerate(keys[:TOC_SCAN]) if key in ("目录", "目錄")), None)
+    prose starts. Its lines are not the outline.
+
+    Folds, keys and entries are worked out for the paragraphs looked at only, once each:
+    a body is scanned from each of its first TOC_SCAN lines, rarely further."""
+    count = len(paragraphs)
+    folds: list[str | None] = list(folded) if folded is not None else [None] * count
+    keys: list[str | None] = [None] * count
+    entries: list[int] = [-1] * count  # -1 not looked at yet, 0 no entry, 1 an entry
+
+    def fold_at(i: int) -> str:
+        text = folds[i]
+        if text is None:
+            text = folds[i] = fold(paragraphs[i])
+        return text
+
+    def key_at(i: int) -> str:
+        key = keys[i]
+        if key is None:
+            key = keys[i] = _toc_key(fold_at(i))
+        return key
+
+    scan = min(count, TOC_SCAN)
+    marker = next((i for i in range(scan) if key_at(i) in ("目录", "目錄")), None)
     strict = marker is None  # without a 目录 line, only numbered headings make a table of contents
-    starts = [marker + 1] if marker is not None else [i for i in range(min(len(keys), TOC_SCAN)) if _toc_like(folded[i], strict)]
+
+    def entry_at(i: int) -> bool:
+        if entries[i] < 0:
+            entries[i] = 1 if _toc_like(fold_at(i), strict) else 0
+        return entries[i] == 1
+
+    starts = [marker + 1] if marker is not None else [i for i in range(scan) if entry_at(i)]
     for start in starts:
         end, seen = start, set()
-        while end < len(keys) and _toc_like(folded[end], strict) and keys[end] not in seen:
-            seen.add(keys[end])
+        while end < count and entry_at(end) and key_at(end) not in seen:
+            seen.add(key_at(end))
             end += 1
         if marker is not None:
             return (marker, end) if end > start else None
-        comes_back = end < len(keys) and keys[end] in seen
+        comes_back = end < count and key_at(end) in seen
         if end - start >= TOC_MIN_RUN and comes_back:
             return start, end
     return None

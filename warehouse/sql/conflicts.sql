@@ -2,21 +2,23 @@
 -- same_content): recorded in report_conflicts, and in rejects (reason conflict), never loaded
 -- as a version. A known conflict is written again only when what it says changed, its owner
 -- changed, or it had been resolved; a conflict whose URL now serves its report's content, or
--- another key, is resolved.
-insert into report_conflicts by name
-select o.index_no, o.url, o.owner_url, o.source, o.content_sha256, o.title, o.fetch_id,
-       ctx.observed_at as first_seen_at, ctx.observed_at as last_seen_at, null as resolved_at,
-       ctx.run_id, ctx.load_id
-from other_pages as o
-cross join load_context as ctx
-where not o.same_content
-on conflict (index_no, url) do update set
-    owner_url = excluded.owner_url, source = excluded.source, content_sha256 = excluded.content_sha256,
-    title = excluded.title, fetch_id = excluded.fetch_id, last_seen_at = excluded.last_seen_at,
-    resolved_at = null, run_id = excluded.run_id, load_id = excluded.load_id
-where report_conflicts.content_sha256 <> excluded.content_sha256
-   or report_conflicts.owner_url <> excluded.owner_url
-   or report_conflicts.resolved_at is not null;
+-- another key, is resolved. (MERGE: a lake has no key for ON CONFLICT, warehouse/lake.py.)
+merge into report_conflicts as c
+using (
+    select o.index_no, o.url, o.owner_url, o.source, o.content_sha256, o.title, o.fetch_id,
+           ctx.observed_at as first_seen_at, ctx.observed_at as last_seen_at, null::timestamp as resolved_at,
+           ctx.run_id, ctx.load_id
+    from other_pages as o
+    cross join load_context as ctx
+    where not o.same_content
+) as s
+on c.index_no = s.index_no and c.url = s.url
+when matched and (c.content_sha256 <> s.content_sha256 or c.owner_url <> s.owner_url or c.resolved_at is not null)
+then update set
+    owner_url = s.owner_url, source = s.source, content_sha256 = s.content_sha256,
+    title = s.title, fetch_id = s.fetch_id, last_seen_at = s.last_seen_at,
+    resolved_at = null, run_id = s.run_id, load_id = s.load_id
+when not matched then insert by name;
 
 update report_conflicts as c
 set resolved_at = ctx.observed_at, run_id = ctx.run_id, load_id = ctx.load_id

@@ -1,8 +1,10 @@
 -- Step 6: upsert the current row of every touched report. first_seen_at and the history
 -- columns survive from the stored row (sql/report_state.sql changes those from the links); a
 -- re-extraction keeps the URL of the version it re-extracted (so the current row still equals
--- the latest version). Unchanged reports are not written at all.
-insert or replace into reports by name
+-- the latest version). Unchanged reports are not written at all. MERGE rather than INSERT OR
+-- REPLACE: a lake has no primary key to replace on (warehouse/lake.py).
+merge into reports as r
+using (
 select
     p.index_no,
     p.source,
@@ -34,4 +36,8 @@ select
     p.stored_former_key as former_key
 from load_plan as p
 cross join load_context as ctx
-where p.action <> 'unchanged';
+where p.action <> 'unchanged'
+) as s
+on r.index_no = s.index_no
+when matched then update by name
+when not matched then insert by name;
