@@ -18,7 +18,8 @@ import pytest
 from sample_site import SampleSiteServer, build_sample_corpus
 from tasks.settings import PROJECT_ROOT
 from tests.postgres import LocalPostgres, PostgresUnavailable
-from tests.lakes import backend, lake_template, new_lake, warehouse_target  # noqa: F401  (fixtures: both backends)
+from tests.lakes import (backend, lake_template, migrated_file, migrated_target, new_lake,  # noqa: F401  (fixtures)
+                         warehouse_target)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 

@@ -12,6 +12,7 @@ the path), and harmless: every data file has a name of its own.
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 
 from tasks import settings
 from tests.postgres import LocalPostgres
+from warehouse.connect import connect
 from warehouse.lake import Lake, forget_instances, open_lake
 from warehouse.migrate import migrate
 
@@ -69,3 +71,21 @@ def warehouse_target(backend: str, tmp_path: Path, request: pytest.FixtureReques
     if backend == "lake":
         return request.getfixturevalue("new_lake")()
     return str(tmp_path / "data" / "warehouse.duckdb")
+
+
+@pytest.fixture(scope="session")
+def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly migrated warehouse file, copied by each test (migrating takes ~0.4 s)."""
+    path = tmp_path_factory.mktemp("template") / "warehouse.duckdb"
+    connect(path).close()
+    return path
+
+
+@pytest.fixture
+def migrated_target(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str | Path:
+    """A migrated warehouse for one test: a copy of migrated_file, or a new lake under @both_backends."""
+    if backend == "lake":
+        return request.getfixturevalue("new_lake")()
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(request.getfixturevalue("migrated_file"), path)
+    return path

@@ -45,22 +45,10 @@ def _pages() -> list:
     ]
 
 
-@pytest.fixture(scope="session")
-def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("search-template") / "warehouse.duckdb"
-    connect(path).close()
-    return path
-
-
 @pytest.fixture
-def con(tmp_path: Path, backend: str, request: pytest.FixtureRequest):
+def con(migrated_target: str | Path):
     """The three reports loaded into a copy of migrated_file, or a new lake under @both_backends."""
-    if backend == "lake":
-        path: str | Path = request.getfixturevalue("new_lake")()
-    else:
-        path = tmp_path / "warehouse.duckdb"
-        shutil.copyfile(request.getfixturevalue("migrated_file"), path)
-    connection = connect(path)
+    connection = connect(migrated_target)
     load_pages(connection, "run-1", _pages(), T0)
     yield connection
     connection.close()

@@ -30,26 +30,10 @@ from warehouse.tx import transaction
 DATA_TABLES = data_tables()
 
 
-@pytest.fixture(scope="session")
-def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A freshly migrated warehouse, copied by each test (migrating takes ~0.4 s)."""
-    path = tmp_path_factory.mktemp("template") / "warehouse.duckdb"
-    connect(path).close()
-    return path
-
-
 @pytest.fixture
-def db_path(tmp_path: Path, migrated_file: Path) -> Path:
-    path = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(migrated_file, path)
-    return path
-
-
-@pytest.fixture
-def con(backend: str, request: pytest.FixtureRequest):
+def con(migrated_target: str | Path):
     """A migrated warehouse: a copy of migrated_file, or a new lake under @both_backends."""
-    target = request.getfixturevalue("new_lake")() if backend == "lake" else request.getfixturevalue("db_path")
-    connection = connect(target)
+    connection = connect(migrated_target)
     yield connection
     connection.close()
 

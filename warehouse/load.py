@@ -51,7 +51,7 @@ from tasks.records import Extraction, LoadOutcome, Metric, PageRecord, Rank, Rep
 from warehouse.errors import WarehouseKeyError
 from warehouse.history import redirected_home, refresh_gone, refresh_states, rekey, touched
 from warehouse.lake import claim, is_lake_connection, retrying
-from warehouse.search import index_section_words, mark_words
+from warehouse.search import index_section_words, section_words
 from warehouse.staging import (append_staged, arrow_fields, columns_to_arrow, drop_staged, main_columns, staged,
                                staged_values, table_fields, to_arrow, utc_naive, utc_now)
 from warehouse.tables import REPORT_CHILDREN, TABLES
@@ -310,14 +310,6 @@ def _extend_columns(columns: dict[str, list], items: Sequence[Any], names: Itera
             column += [key] * len(items)
         else:
             column += map(attrgetter(name), items)
-
-
-def section_words(sections: Sequence[Section]) -> list[tuple[str, int]]:
-    """(words, number of words) of each section, as the search index stores them
-    (warehouse/search.py: mark_words). Worked out where the page is extracted
-    (tasks/pages.py, on a Dask worker when there are some), else by the loader."""
-    marked = [mark_words(section.heading, section.text) for section in sections]
-    return [(words, len(words.split())) for words in marked]
 
 
 def _fallback_key(url: str) -> str | None:

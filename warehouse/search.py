@@ -12,7 +12,7 @@ loads nothing never pays for its dictionary.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from string import Template
@@ -21,6 +21,7 @@ import duckdb
 import nanoarrow as na
 
 from tasks import settings
+from tasks.records import Section
 from warehouse.lake import is_lake_connection, retrying
 from warehouse.staging import staged, text_fields, to_arrow
 from warehouse.tx import transaction
@@ -99,13 +100,26 @@ def _words(sections: list[tuple]) -> na.Array:
     """(index_no, section_id, doc_id, heading, text) rows → the staged table section_words."""
     rows = []
     for index_no, section_id, doc_id, heading, text in sections:
-        words = mark_words(heading, text)
+        words, n_terms = marked_words(heading, text)
         rows.append({"index_no": index_no, "section_id": section_id, "doc_id": doc_id,
-                     "n_terms": len(words.split()), "words": words})
+                     "n_terms": n_terms, "words": words})
     return to_arrow(rows, _WORD_FIELDS)
 
 
 # --- words -------------------------------------------------------------------------------
+def section_words(sections: Sequence[Section]) -> list[tuple[str, int]]:
+    """(words, number of words) of each section, as the index stores them. Worked out where
+    the page is extracted (tasks/pages.py, on a Dask worker when there are some), else by
+    the loader (warehouse/load.py)."""
+    return [marked_words(section.heading, section.text) for section in sections]
+
+
+def marked_words(heading: str | None, text: str | None) -> tuple[str, int]:
+    """mark_words, and how many words it marked."""
+    words = mark_words(heading, text)
+    return words, len(words.split())
+
+
 def mark_words(heading: str | None, text: str | None) -> str:
     """A section as whole-word search reads it: heading and text (the first DOCUMENT_CHARS
     characters, as indexed) lowercased, with one space at every word boundary, on two lines.
