@@ -112,10 +112,15 @@ BATCH_SIZE = int(_env("BATCH_SIZE", "50"))  # pages per fetch and extract task
 # A load transaction commits once its staged batches hold this many rows (reports, sections,
 # metrics, ranks; about 200 a report), and at the end of the load: its fixed costs (the merge's
 # statements over whole tables) are paid per transaction, not per batch (warehouse/load.py).
-LOAD_TRANSACTION_ROWS = int(_env("LOAD_TRANSACTION_ROWS", "50000"))
+# A transaction this large writes its full row groups straight into the file as it inserts
+# them (warehouse/connect.py), where one of 50,000 rows went to the WAL at commit and was
+# written again by the checkpoint that followed: at 10,000 pages (1.95 M rows, load alone),
+# 50,000 rows loaded 34,000 rows/s, 250,000 rows 64,000-69,000 rows/s in less memory.
+LOAD_TRANSACTION_ROWS = int(_env("LOAD_TRANSACTION_ROWS", "250000"))
 # ... and the warehouse file is checkpointed once this many rows were committed since the last
-# checkpoint (and at the end of the load): until a checkpoint, the keys' indexes of everything
-# committed stay in the writer's memory, and a load into a growing file would outgrow its budget.
+# checkpoint (and at the end of the load); DuckDB also checkpoints at a commit that leaves its
+# WAL over 16MB (its checkpoint_threshold, kept: a larger one let committed rows fill the
+# writer's budget until a commit ran out of memory and could not roll back, a fatal error).
 LOAD_CHECKPOINT_ROWS = int(_env("LOAD_CHECKPOINT_ROWS", "200000"))
 # Where extract batches run (flows/cluster.py): 0 workers and no address, in the flow's process;
 # N workers, a Dask LocalCluster of N worker processes started for the run; an address
@@ -130,13 +135,10 @@ RUN_LOCK_TIMEOUT = float(_env("RUN_LOCK_TIMEOUT", "30"))  # seconds a second run
 WAREHOUSE_LOCK_TIMEOUT = float(_env("WAREHOUSE_LOCK_TIMEOUT", "60"))  # seconds of retrying a locked DuckDB file
 # DuckDB memory of the nightly writer (DuckDB size syntax); it spills to disk beyond it.
 # DuckDB's own default is 80% of RAM, which it would fill with cache on a big load. It must
-# hold one load transaction's merge (LOAD_TRANSACTION_ROWS) and the keys' indexes committed
-# since the last checkpoint (LOAD_CHECKPOINT_ROWS): at 3,000 pages, 64MB held transactions
-# of 15,000 rows (32,000 rows/s loaded, peak RSS 482 MB) and 128MB of 50,000 (51,000 rows/s,
-# 548 MB); one that does not fit fails, rolls back and is done again under the large budget.
-# DuckDB's checkpoint threshold stays at its default: at 256MB a 64MB writer ran out of
-# memory during a rollback (a fatal DuckDB error).
-WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "128MB")
+# hold one load transaction's merge (LOAD_TRANSACTION_ROWS; its staged rows spill): 96MB holds
+# 250,000 rows, 80MB does not. One that does not fit fails, rolls back and is done again
+# under the large budget, so a smaller budget costs memory rather than saving it.
+WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "96MB")
 # A batch too big for that budget (a 10 MB paragraph) is loaded alone under this one.
 WAREHOUSE_MEMORY_LIMIT_LARGE = _env("WAREHOUSE_MEMORY_LIMIT_LARGE", "1GB")
 

@@ -57,7 +57,7 @@ shutil.copytree(migrate.VIEWS_DIR, views, ignore=shutil.ignore_patterns("60_sear
 migrate.MIGRATIONS_DIR, migrate.VIEWS_DIR = migrations, views
 importlib.import_module("warehouse.connect").STORAGE_VERSION = "latest"  # 2.0's own format
 from tests.test_search import _SEARCH_INDEX_0007, _pages
-importlib.import_module("warehouse.load")._index_sections = lambda c: c.execute(_SEARCH_INDEX_0007)
+importlib.import_module("warehouse.load")._index_sections = lambda c, *_: c.execute(_SEARCH_INDEX_0007)
 from warehouse import connect, finish_run, load_pages, record_fetch_log, run_checks, snapshot, start_run
 from tests.reports import T0, later, make_page
 con = connect(path)

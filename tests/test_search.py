@@ -187,7 +187,7 @@ def _indexed_before(version: int, index_sql: str, tmp_path: Path, monkeypatch: p
         old_code.setattr(importlib.import_module("warehouse.migrate"), "MIGRATIONS_DIR", migrations)
         old_code.setattr(importlib.import_module("warehouse.migrate"), "VIEWS_DIR", views)
         old_code.setattr(importlib.import_module("warehouse.load"), "_index_sections",
-                         lambda c: c.execute(index_sql))
+                         lambda c, *_: c.execute(index_sql))
         con = connect(path)
         load_pages(con, "run-1", _pages(), T0)
         con.close()

@@ -229,7 +229,7 @@ def test_failure_mid_load_rolls_back_the_whole_batch(con, monkeypatch) -> None:
     before = table_checksums(con, DATA_TABLES + ["loads", "fetch_log"])
     batch = [make_page("IDX-1", body="changed"), make_page("IDX-2")]
 
-    def fail(_con):
+    def fail(*_args):
         raise RuntimeError("injected after reports, versions and children were written")
 
     monkeypatch.setattr("warehouse.load._index_sections", fail)

@@ -88,11 +88,16 @@ def _open_waiting_for_lock(path: Path, read_only: bool,
 def _writer_config(*, lake: bool) -> dict[str, str | bool | int | float | list[str]]:
     """The writer keeps to a memory budget; without insertion order DuckDB can stream
     aggregates and inserts instead of buffering them (the ETL never relies on it). A file is
-    created in DuckDB 1.5's storage format (a lake's files are Parquet)."""
+    created in DuckDB 1.5's storage format (a lake's files are Parquet), and a load
+    transaction writes each full row group (122,880 rows) of a table to it at once, rather
+    than buffering five (DuckDB's default): a large transaction's rows then go to the file,
+    compressed, as they are inserted, within the budget, instead of to the WAL at commit and
+    again at the checkpoint (tasks/settings.py: LOAD_TRANSACTION_ROWS)."""
     config: dict[str, str | bool | int | float | list[str]] = {
         "memory_limit": settings.WAREHOUSE_MEMORY_LIMIT, "preserve_insertion_order": False}
     if not lake:
         config["storage_compatibility_version"] = STORAGE_VERSION
+        config["write_buffer_row_group_count"] = 1
     return config
 
 

@@ -52,8 +52,8 @@ from warehouse.errors import WarehouseKeyError
 from warehouse.history import redirected_home, refresh_gone, refresh_states, rekey, touched
 from warehouse.lake import claim, is_lake_connection, retrying
 from warehouse.search import index_section_words, section_words
-from warehouse.staging import (append_staged, arrow_fields, columns_to_arrow, drop_staged, main_columns, staged,
-                               staged_values, table_fields, to_arrow, utc_naive, utc_now)
+from warehouse.staging import (Chunks, append_staged, arrow_fields, columns_to_arrow, drop_staged, main_columns,
+                               staged, staged_values, table_fields, to_arrow, utc_naive, utc_now)
 from warehouse.tables import REPORT_CHILDREN, TABLES
 from warehouse.tx import one_row, transaction
 
@@ -71,6 +71,9 @@ REJECT_DETAILS: dict[str, str] = {
     "redirected_home": "The page now redirects to its site's home page: it was taken down. The home page "
                        "is no report; a report loaded from this URL is kept, marked gone (reports.gone_at).",
 }
+# Rows of batches held in Python before they are copied into the staged tables together
+# (StagedPages): a few MB of Arrow columns, and some thirty batches in fewer statements.
+HOLD_ROWS = 10_000
 _REASON_CODE = re.compile(r"^(?P<code>[a-z][a-z0-9_]*)(?::\s*(?P<detail>.+))?$", re.S)
 _CHILD_CLASSES: dict[str, type] = {"sections": Section, "metrics": Metric, "ranks": Rank}
 # Per page besides its Report: the URL asked for (url is after redirects), the fetch, and the
@@ -118,9 +121,11 @@ class StagedPages:
 
     Staging happens outside the transaction, in temporary tables: a batch's pages are
     validated and turned into Arrow columns at once, and only those columns are kept (not
-    the pages), so the transaction's size is bounded by DuckDB's memory budget, which
-    spills, rather than by the Python heap. A context manager: leaving the block drops
-    whatever is still staged (a merge that failed rolled back; nothing was written).
+    the pages). They are held in Python until about `HOLD_ROWS` rows have come, then
+    copied into the staged tables in one statement a table, so the transaction's size is
+    bounded by DuckDB's memory budget, which spills, rather than by the Python heap. A
+    context manager: leaving the block drops whatever is still staged (a merge that failed
+    rolled back; nothing was written).
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, observed_at: datetime) -> None:
@@ -131,7 +136,9 @@ class StagedPages:
         self.rows = 0  # staged rows of reports and their children: the transaction's size
         self._pages: list[tuple[str, str]] = []  # (url, source) of each staged page, by page_idx
         self._rejected: dict[int, LoadOutcome] = {}
-        self._tables: list[str] = []  # staged so far
+        self._tables: list[str] = []  # staged tables created so far
+        self._held: dict[str, Chunks] = {}  # batches not copied into them yet
+        self._held_rows = 0
 
     def __len__(self) -> int:
         return len(self._pages)
@@ -146,12 +153,14 @@ class StagedPages:
         """Validate a batch and append its rows to the staged tables."""
         batch = _prepare(pages, self.run_id, self.load_id, self.observed, self.required, first_idx=len(self._pages))
         for name, table in _stage_tables(batch, self.reject_fields).items():
-            append_staged(self.con, name, table, create=name not in self._tables)
-            if name not in self._tables:
-                self._tables.append(name)
+            self._held.setdefault(name, Chunks(table.schema)).append(table)
         self._pages += [(page.url, page.source) for page in pages]
         self._rejected.update(batch.rejected)
-        self.rows += len(batch.reports) + sum(len(next(iter(columns.values()), ())) for columns in batch.children.values())
+        rows = len(batch.reports) + sum(len(next(iter(columns.values()), ())) for columns in batch.children.values())
+        self.rows += rows
+        self._held_rows += rows
+        if self._held_rows >= HOLD_ROWS:
+            self._stage_held()
 
     def commit(self, *, fetch_log_rows: Sequence[Mapping[str, Any]] | None = None) -> list[LoadOutcome]:
         """Merge what is staged in one transaction (joining the caller's, if one is open);
@@ -161,6 +170,8 @@ class StagedPages:
         # On a lake (warehouse/lake.py): a transaction that writes keyed rows claims, so that
         # two of them never commit side by side, and one that loses to another writer's commit
         # is merged again from the staged tables (they live outside the transaction).
+        self._stage_held()
+
         def attempt() -> list[LoadOutcome]:
             with transaction(self.con), staged(self.con, {"load_context": to_arrow([context], _CONTEXT_COLUMNS)}):
                 outcomes = _merge(self.con, self._pages, self._rejected) if self._pages else []
@@ -178,9 +189,18 @@ class StagedPages:
         return outcomes
 
     def discard(self) -> None:
-        """Drop the staged tables (after a commit, or instead of one)."""
+        """Drop what is staged (after a commit, or instead of one)."""
         drop_staged(self.con, self._tables)
-        self._tables = []
+        self._tables, self._held, self._held_rows = [], {}, 0
+
+    def _stage_held(self) -> None:
+        """Copy the batches held in Python into the staged tables: one statement a table for
+        many batches (a statement each cost more than the copy)."""
+        for name, chunks in self._held.items():
+            append_staged(self.con, name, chunks, create=name not in self._tables)
+            if name not in self._tables:
+                self._tables.append(name)
+        self._held, self._held_rows = {}, 0
 
 
 def new_load_id() -> str:
@@ -332,7 +352,7 @@ def _stage_tables(batch: _Batch, reject_fields: dict[str, na.Schema]) -> dict[st
 
 # --- 3.-5. merge (SQL) -----------------------------------------------------------------
 _PLAN_VIEWS = ("conflicting", "other_pages")
-_PLAN_TABLES = ("rekeys", "page_keys", "batch_pages", "page_plan", "load_plan", "touched_reports")
+_PLAN_TABLES = ("rekeys", "page_keys", "batch_pages", "page_plan", "load_plan", "touched_reports", "replaced_reports")
 
 
 def _merge(con: duckdb.DuckDBPyConnection, pages: Sequence[tuple[str, str]],
@@ -347,9 +367,10 @@ def _merge(con: duckdb.DuckDBPyConnection, pages: Sequence[tuple[str, str]],
         _run_sql(con, step)
     if touched(con, "conflicting"):
         _run_sql(con, "conflicts")
+    replaced = "replaced_reports" if touched(con, "replaced_reports") else None
     for table in REPORT_CHILDREN:
-        _replace_children(con, table)
-    _index_sections(con)
+        _replace_children(con, table, replaced)
+    _index_sections(con, replaced)
     insert_new(con, "rejects", "stg_rejects")
     refresh_states(con)
     outcomes = _outcomes(con, pages, rejected)
@@ -362,12 +383,15 @@ def _run_sql(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute((SQL_DIR / f"{name}.sql").read_text(encoding="utf-8"))
 
 
-def _replace_children(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Delete the touched reports' rows of `table`, insert their staged rows."""
+def _replace_children(con: duckdb.DuckDBPyConnection, table: str, replaced: str | None) -> None:
+    """Delete the rows of `table` of the reports in the temp table `replaced` (the touched
+    reports stored before; None: there are none, and the delete, a scan of the whole table,
+    is left out), then insert the touched reports' staged rows."""
     spec = TABLES[table]
     if spec.disposition != "replace_children" or spec.key[0] != "index_no":
         raise ValueError(f"{table} is not a child table keyed by index_no: {spec}")
-    con.execute(f"delete from {table} where index_no in (select index_no from touched_reports)")
+    if replaced is not None:
+        con.execute(f"delete from {table} where index_no in (select index_no from {replaced})")
     con.execute(f"""
         insert into {table} by name
         select c.* exclude (page_idx, index_no), p.index_no, ctx.load_id
@@ -376,16 +400,13 @@ def _replace_children(con: duckdb.DuckDBPyConnection, table: str) -> None:
         cross join load_context as ctx""")
 
 
-def _index_sections(con: duckdb.DuckDBPyConnection) -> None:
+def _index_sections(con: duckdb.DuckDBPyConnection, replaced: str | None) -> None:
     """The search index of the touched reports: their sections' words, staged with the
-    pages (section_words), replace what it held for them (sql/search_index.sql)."""
-    con.execute("""
-        create or replace temp table section_words as
+    pages, replace what it held for them (warehouse.search.index_section_words)."""
+    index_section_words(con, """(
         select p.index_no, w.section_id, w.n_terms, w.words
         from stg_section_words as w
-        join load_plan as p on p.page_idx = w.page_idx and p.action <> 'unchanged'""")
-    index_section_words(con)
-    con.execute("drop table section_words")
+        join load_plan as p on p.page_idx = w.page_idx and p.action <> 'unchanged')""", replaced=replaced)
 
 
 def insert_new(con: duckdb.DuckDBPyConnection, table: str, staged_name: str) -> int:

@@ -43,15 +43,19 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection) -> None:
     sections = con.execute("select index_no, section_id, null, heading, text from sections "
                            "where index_no in (select index_no from touched_reports)").fetchall()
     with staged(con, {"section_words": _words(sections)}):
-        index_section_words(con)
+        index_section_words(con, "section_words", replaced="touched_reports")
 
 
-def index_section_words(con: duckdb.DuckDBPyConnection) -> None:
-    """Rewrite the search index of the reports in temp table `touched_reports` from their
-    sections' words in temp table `section_words` (index_no, section_id, n_terms, words):
-    the loader stages the words with the pages (warehouse/load.py)."""
+def index_section_words(con: duckdb.DuckDBPyConnection, words: str, *, replaced: str | None) -> None:
+    """Index the sections' words in `words` (a table or a subquery: index_no, section_id,
+    n_terms, words), after deleting what the index held for the reports in the temp table
+    `replaced` (index_no). The loader names only the reports stored before the load
+    (None when there are none): a new report has nothing to delete, and the delete scans
+    the whole index."""
+    if replaced is not None:
+        con.execute(f"delete from search_sections where index_no in (select index_no from {replaced})")
     doc_id = DOC_ID["lake" if is_lake_connection(con) else "file"]
-    con.execute(Template(_INDEX_SQL.read_text(encoding="utf-8")).substitute(new_doc_id=doc_id))
+    con.execute(Template(_INDEX_SQL.read_text(encoding="utf-8")).substitute(new_doc_id=doc_id, words=words))
 
 
 def rebuild_search_index(con: duckdb.DuckDBPyConnection, reports_per_transaction: int = settings.BATCH_SIZE) -> int:

@@ -27,10 +27,11 @@ import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Protocol, Union, get_args, get_origin, get_type_hints
 
 import duckdb
 import nanoarrow as na
+from nanoarrow.c_array_stream import CArrayStream
 
 # large_string: a batch of 10 MB bodies may exceed the 2 GB offsets of plain string.
 _ARROW_TYPES: dict[type, na.Schema] = {
@@ -147,8 +148,34 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+class Chunks:
+    """Arrow arrays of one schema, read as one table: batches of a load transaction held
+    until they are copied into its staged tables together (warehouse.load.StagedPages).
+    Each `__arrow_c_stream__` is a new stream over the same arrays."""
+
+    def __init__(self, schema: na.Schema) -> None:
+        self.schema = schema
+        self.arrays: list[na.Array] = []
+
+    def append(self, array: na.Array) -> None:
+        self.arrays.append(array)
+
+    def __len__(self) -> int:
+        return sum(len(array) for array in self.arrays)
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        stream = CArrayStream.from_c_arrays([na.c_array(array) for array in self.arrays], na.c_schema(self.schema))
+        return stream.__arrow_c_stream__()
+
+
+class Streamable(Protocol):
+    """What `staged` copies: an Arrow array, `Chunks`, anything read as an Arrow C stream."""
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object: ...
+
+
 @contextmanager
-def staged(con: duckdb.DuckDBPyConnection, tables: Mapping[str, na.Array]) -> Iterator[None]:
+def staged(con: duckdb.DuckDBPyConnection, tables: Mapping[str, Streamable]) -> Iterator[None]:
     """Make Arrow arrays readable as temporary tables of the given names for the block.
 
     A table created inside a transaction is undone by its rollback, and after a failed
@@ -172,7 +199,7 @@ def staged(con: duckdb.DuckDBPyConnection, tables: Mapping[str, na.Array]) -> It
         con.execute(f'drop table temp."{name}"')
 
 
-def _copy_stream(con: duckdb.DuckDBPyConnection, name: str, table: na.Array, *, create: bool = True) -> None:
+def _copy_stream(con: duckdb.DuckDBPyConnection, name: str, table: Streamable, *, create: bool = True) -> None:
     """temp.<name> := the rows of `table` (or, with create=False, those rows appended to
     it), read once through its Arrow C stream capsule."""
     stream = f"_stream_{name}"
@@ -189,7 +216,7 @@ def _copy_stream(con: duckdb.DuckDBPyConnection, name: str, table: na.Array, *, 
             con.unregister(stream)
 
 
-def append_staged(con: duckdb.DuckDBPyConnection, name: str, table: na.Array, *, create: bool) -> None:
+def append_staged(con: duckdb.DuckDBPyConnection, name: str, table: Streamable, *, create: bool) -> None:
     """Stage `table` as the temporary table `name` (create=True), or append its rows to it:
     a load transaction's batches are staged one after the other (warehouse.load.StagedPages).
     The caller drops the table (`drop_staged`)."""

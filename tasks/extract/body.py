@@ -33,6 +33,7 @@ class Body:
     warnings: list[str] = field(default_factory=list)
     head: Head = field(default_factory=lambda: Head([]))  # the headline block cut off the top
     attachments: list[Attachment] = field(default_factory=list)  # linked files, out of the text
+    folded: list[str] | None = None  # fold() of each paragraph, once clean_body has them
 
 
 @lru_cache(maxsize=1)
@@ -121,7 +122,7 @@ def clean_body(body: Body, title: str | None = None) -> Body:
     body.attachments = take_attachments(body.container)
     remove_chrome_elements(body.container)
     drop_trailing_links(body.container)
-    body.head, body.paragraphs = clean_lines_with_head(element_lines(body.container), title)
+    body.head, body.paragraphs, body.folded = clean_lines_folded(element_lines(body.container), title)
     if not body.paragraphs:
         body.warnings.append("the body is empty after cleaning")
     return body
@@ -223,10 +224,9 @@ def drop_trailing_links(container: etree._Element) -> None:
     """Paragraphs at the end of the body that are nothing but a link: related items (政策解读,
     明白卡) a page lists after its text. Text never ends on a paragraph that is all link."""
     while True:
-        blocks = [e for e in container.iter(*_PARAGRAPH_TAGS) if e is not container and squash(text_content(e))]
-        if not blocks:
+        last = _last_block_with_text(container)
+        if last is None:
             return
-        last = blocks[-1]
         linked = "".join(squash(text_content(a)) for a in last.iter("a"))
         if not linked or linked != squash(text_content(last)) or last.getparent() is None:
             return
@@ -234,6 +234,16 @@ def drop_trailing_links(container: etree._Element) -> None:
 
 
 _PARAGRAPH_TAGS = ("p", "li", "dd", "div")
+
+
+def _last_block_with_text(container: etree._Element) -> etree._Element | None:
+    """The last paragraph block inside `container` that holds text, looked for from the end
+    (reading every block's text, a nested div's again and again, costs far more)."""
+    blocks = list(container.iter(*_PARAGRAPH_TAGS))
+    for i in range(len(blocks) - 1, -1, -1):  # (mypyc cannot compile reversed() over these)
+        if blocks[i] is not container and squash(text_content(blocks[i])):
+            return blocks[i]
+    return None
 
 
 def take_attachments(container: etree._Element) -> list[Attachment]:
@@ -283,13 +293,28 @@ def clean_lines_with_head(lines: list[str], title: str | None = None) -> tuple[H
     block off the top; related items off the end. A letter before the document it issues
     (印发给你们…, signed) is the document's text and stays, and so does the signature a
     text ends with (tasks.extract.head reads it)."""
+    head, paragraphs, _ = clean_lines_folded(lines, title)
+    return head, paragraphs
+
+
+def clean_lines_folded(lines: list[str], title: str | None = None) -> tuple[Head, list[str], list[str] | None]:
+    """clean_lines_with_head(), and fold() of each paragraph (None if they cannot be had
+    from the lines' folds)."""
     # every line folded in one pass, for the rules that read each line; label rows go first,
     # with the value cells after a bare label (a label alone is also a chrome line)
     lines_folded = strip_tail(zip(lines, fold_lines(lines)))
-    kept = [line for line, folded in strip_label_lines(lines_folded) if not is_chrome_line(line, folded)]
-    kept = strip_title_repeat(kept, strip_leading_toc(kept, title), title)
+    kept_folded = [(line, folded) for line, folded in strip_label_lines(lines_folded) if not is_chrome_line(line, folded)]
+    kept = [line for line, _ in kept_folded]
+    toc_lines = strip_leading_toc(kept, title, [folded for _, folded in kept_folded[:TOC_LINES]])
+    kept = strip_title_repeat(kept, toc_lines, title)
     head, kept = split_head(kept, opens_text, title)
-    return head, strip_cover_block(kept)
+    paragraphs = strip_cover_block(kept)
+    # each step after the chrome lines keeps a tail of them: the paragraphs' folds are the
+    # tail of theirs (checked, in case a step ever does otherwise)
+    first = len(kept_folded) - len(paragraphs)
+    if first >= 0 and all(paragraph is line for paragraph, (line, _) in zip(paragraphs, kept_folded[first:])):
+        return head, paragraphs, [folded for _, folded in kept_folded[first:]]
+    return head, paragraphs, None
 
 
 def opens_text(line: str) -> bool:
@@ -373,11 +398,12 @@ def _squash_short(line: str, folded: str | None = None) -> str:
     return squash(fold(line) if folded is None else folded)
 
 
-def strip_leading_toc(lines: list[str], title: str | None) -> int:
+def strip_leading_toc(lines: list[str], title: str | None, folded: list[str] | None = None) -> int:
     """How many lines a table of contents takes at the very top, before the document's own
     title (目录 / 第一部分 报告 / … / 第一部分 报告 / 关于…的报告): it and the part caption
-    repeated under it are not the text. 0 when the body does not open with one."""
-    found = toc_range(lines[:60])
+    repeated under it are not the text. 0 when the body does not open with one. `folded`:
+    fold() of the first TOC_LINES lines, when the caller has them."""
+    found = toc_range(lines[:TOC_LINES], folded[:TOC_LINES] if folded is not None else None)
     if found is None or found[0] > 1:
         return 0
     start, end = found
@@ -385,6 +411,9 @@ def strip_leading_toc(lines: list[str], title: str | None) -> int:
     if end < len(lines) and squash(fold(lines[end])) in entries:
         end += 1  # the part caption repeated above the title (第一部分 报告)
     return end if end < len(lines) and is_title_line(lines[end]) else 0
+
+
+TOC_LINES = 60  # a table of contents at the top of a body is looked for in its first lines
 
 
 def strip_title_repeat(lines: list[str], skip: int, title: str | None) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 # Pure functions over strings and lxml trees that every page goes through. document.py
 # stays interpreted: tests replace its stages, and it costs nothing per number.
-MODULES = ("text", "subjects", "metrics", "outline", "page", "body", "head", "ranks")
+MODULES = ("text", "kinds", "subjects", "metrics", "outline", "page", "body", "head", "metadata", "ranks")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # A Dask worker given the flow's build (flows/worker_plugins.py) keeps it in a directory of its own.

@@ -21,9 +21,10 @@ from tasks.extract.head import read_signature
 from tasks.extract.keys import report_key
 from tasks.extract.metadata import PageMetadata, complete_from_edges, extract_metadata, report_years
 from tasks.extract.metrics import extract_metrics, iter_sentences, max_metrics_per_page
-from tasks.extract.outline import Outline, flat_outline, parse_outline, split_unbroken
+from tasks.extract.outline import Outline, flat_outline, parse_outline, split_unbroken_folded
 from tasks.extract.page import empty_document, parse_page
 from tasks.extract.ranks import extract_ranks
+from tasks.extract.text import fold_lines
 from tasks.records import Extraction, Metric, Report, Source
 
 # Bump when a change to the rules changes what pages yield: reprocessing records it per report.
@@ -46,15 +47,19 @@ def extract_page(html: str, url: str | None = None, source: Source | None = None
     title = metadata.get("title")
     if body.container is not None:
         body = _stage("body", lambda: clean_body(body, title), body, warnings)
-    _stage("metadata", lambda: complete_from_edges(metadata, body.head, read_signature(body.paragraphs)), None, warnings)
+    # the body's paragraphs folded once (clean_body has them), for the signature and the outline
+    folded: list[str] | None = body.folded
+    if folded is None or len(folded) != len(body.paragraphs):
+        folded = _stage("body", lambda: fold_lines(body.paragraphs), None, warnings)
+    _stage("metadata", lambda: complete_from_edges(metadata, body.head, read_signature(body.paragraphs, folded)),
+           None, warnings)  # fmt: skip
     title = metadata.get("title")
     warnings += body.warnings + metadata.warnings
     summary_year, plan_year = report_years(title)
     key = report_key(metadata.get("index_no"), url, metadata.canonical_url)
     index_no = key.key if key else None  # the report's key: its 索引号, else one of its own
     outline: Outline = _stage(
-        "outline", lambda: parse_outline(split_unbroken(body.paragraphs), summary_year, plan_year, title, index_no),
-        None, warnings,
+        "outline", lambda: _outline(body.paragraphs, folded, summary_year, plan_year, title, index_no), None, warnings,
     ) or flat_outline(body.paragraphs, index_no)  # fmt: skip
     warnings += outline.warnings
     report = Report(
@@ -80,6 +85,13 @@ def extract_page(html: str, url: str | None = None, source: Source | None = None
         warnings=warnings,
         attachments=body.attachments,
     )
+
+
+def _outline(paragraphs: list[str], folded: list[str] | None, summary_year: int | None, plan_year: int | None,
+             title: str | None, index_no: str | None) -> Outline:
+    """The outline of the body's paragraphs, cut before run-in headings (their folds passed on)."""
+    pieces, folded_pieces = split_unbroken_folded(paragraphs, folded)
+    return parse_outline(pieces, summary_year, plan_year, title, index_no, folded_pieces)
 
 
 def _stage(name: str, run: Callable[[], T], fallback: T, warnings: list[str]) -> T:

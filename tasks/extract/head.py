@@ -217,13 +217,14 @@ def parse_any_date(text: str | None) -> date | None:
 _CN_YEAR_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "○": 0}
 
 
-def read_signature(paragraphs: list[str]) -> Signature:
+def read_signature(paragraphs: list[str], folded: list[str] | None = None) -> Signature:
     """The issuing office(s) and date that close a letter: short lines of org names (several
     on a line when bodies sign jointly), then a date; or both on one line. The first such
     block of the body counts (a cover letter signs before its 附件), its first signer is the
-    publisher. The lines stay in the body."""
+    publisher. The lines stay in the body. `folded`: fold() of each paragraph, when the
+    caller has them."""
     for i, paragraph in enumerate(paragraphs):
-        squashed = squash(fold(paragraph))
+        squashed = squash(fold(paragraph) if folded is None else folded[i])
         if len(squashed) > 60 or not (_YEAR.search(squashed) or _rules()["dated"].search(squashed)):
             continue
         if _rules()["date"].match(squashed):

@@ -27,20 +27,32 @@ from tasks.extract.vocab import metric_rules
 KINDS = ("level", "amount", "cumulative", "change", "rate", "share", "part", "removal", "target", "other")
 _PERCENT_UNITS = frozenset({"percent", "percentage-point", "permille", "bp"})
 _COUNTS = frozenset({"person", "household", "item", "bed", "couple", "person-time", "household-time", "person-day"})
+_OWN_TEXT_KINDS = ("target", "part")  # cues read in a text of their own, not the clause head
+_REGEX_OPENERS = "([\\.^$*+?{|"  # a cue word opening with one of these does not open with a plain character
 
 
 @lru_cache(maxsize=1)
 def _rules() -> dict:
     rules = metric_rules()["kinds"]
     cues = [(kind, re.compile("(?:" + "|".join(words) + ")")) for kind, words in rules["cues"].items()]
+    # the cues read in the clause head alone (all but target's and part's), in two patterns:
+    # most figures have none of them, and two searches say so. The words that open with a
+    # plain character go in one flat alternation, which lets the regex engine skip to those
+    # characters; a word opening with a group or class (the rate words) would make it try
+    # every word at every position, three times slower, so those go in the second
+    head_cues = [word for kind, words in rules["cues"].items() if kind not in _OWN_TEXT_KINDS for word in words]
+    plain = [word for word in head_cues if word[:1] not in _REGEX_OPENERS]
+    others = [word for word in head_cues if word[:1] in _REGEX_OPENERS]
     return {
         "cues": cues,
+        "any_head_cue": [re.compile("|".join(words)) for words in (plain, others) if words],
         "standards": re.compile("(?:" + "|".join(rules["standard_words"]) + ")"),
         "stocks": re.compile("(?:" + "|".join(rules["stock_words"]) + ")"),
         "flows": re.compile("(?:" + "|".join(rules["flow_words"]) + ")"),
         # 共359人通过考试: the verb after the count makes it an event too
         "flow_after": re.compile("(?:次|人次)?(?:" + "|".join(rules["flow_words"]) + ")"),
         "scopes": [(scope, re.compile(pattern)) for scope, pattern in rules["scopes"].items()],
+        "any_scope": re.compile("|".join(f"(?:{pattern})" for pattern in rules["scopes"].values()) or "(?!)"),
         "window": int(rules["window"]),
     }
 
@@ -54,8 +66,16 @@ def kind_of(folded: str, start: int, clause_from: int, unit_norm: str, listed_af
     head = folded[max(clause_from, start - rules["window"]):start]
     sentence_head = folded[max(0, start - 2 * rules["window"]):start]
     opened_by = folded[max(0, clause_from - 4):clause_from]  # 其中，第一产业…: a clause 其中 opens
+    head_has_cue = any(pattern.search(head) is not None for pattern in rules["any_head_cue"])
     for kind, pattern in rules["cues"]:
-        text = sentence_head if kind == "target" else (opened_by + head if kind == "part" else head)
+        if kind == "target":
+            text = sentence_head
+        elif kind == "part":
+            text = opened_by + head
+        elif head_has_cue:
+            text = head
+        else:
+            continue  # no cue of the head's kinds in the head: not this one either
         if pattern.search(text):
             if kind == "rate" and unit_norm not in _PERCENT_UNITS:
                 return "change"  # 比上年增加66间: a difference, not a rate
@@ -73,7 +93,7 @@ def kind_of(folded: str, start: int, clause_from: int, unit_norm: str, listed_af
     if rules["stocks"].search(head):
         return "level"
     after = folded[end:end + 6] if end is not None else ""
-    if rules["flows"].search(head) or unit_norm == "yuan" or rules["flow_after"].match(after):
+    if unit_norm == "yuan" or rules["flows"].search(head) or rules["flow_after"].match(after):
         return "amount"  # 发放低保金8350.3万元, 办结4193件, 地区生产总值564亿元: over the period
     if unit_norm in _COUNTS:
         return "level"  # 低保对象5661户: a noun and its count, a stock
@@ -89,6 +109,8 @@ def breakdown_opening(folded: str, start: int) -> int:
     """Where the bracket opens if the figure at folded[start] stands in brackets opened right
     after another figure: a breakdown of that figure (620户1057人(A类34户86人,B类574户842人))
     or a note on it (134.5万元(含…)), never a stock of its own. -1 when it does not."""
+    if folded.find("(", max(0, start - _BRACKET_SCAN + 1), start) < 0:
+        return -1  # no bracket opens in the characters looked back over (most figures)
     depth = 0
     for at in range(start - 1, max(-1, start - _BRACKET_SCAN), -1):
         char = folded[at]
@@ -106,6 +128,8 @@ def breakdown_opening(folded: str, start: int) -> int:
 def scope_of(folded: str, start: int, clause_from: int, subject: str | None) -> str | None:
     """城市 / 农村 / 城乡 when the figure's subject or clause names one (nearest first)."""
     text = (subject or "") + " " + folded[clause_from:start]
+    if _rules()["any_scope"].search(text) is None:
+        return None  # most clauses name no scope: one search instead of one per scope
     found: tuple[int, str] | None = None
     for scope, pattern in _rules()["scopes"]:
         for match in pattern.finditer(text):

@@ -667,7 +667,8 @@ def _as_written(subject: str | None, folded: str, original: str, start: int) -> 
     return original[at:end].strip()
 
 
-_GLOSS_IN_ORIGINAL = re.compile(r"(?<=[\u4e00-\u9fff])\([a-z\u00e0-\u00fc\u0101-\u01dc]{2,6}\)")
+# as text._GLOSS: the "(" first, the character before it checked by a lookbehind
+_GLOSS_IN_ORIGINAL = re.compile(r"\((?<=[\u4e00-\u9fff]\()[a-z\u00e0-\u00fc\u0101-\u01dc]{2,6}\)")
 
 
 def _norm(value: float) -> float:

@@ -80,7 +80,12 @@ def _rules() -> dict:
 def match_heading(paragraph: str, folded: str | None = None) -> tuple[int, str | None, int] | None:
     """(level, label, offset where the heading text starts) if the paragraph opens a section.
     `folded` is fold(paragraph) when the caller has it already."""
-    folded = fold(paragraph) if folded is None else folded
+    return _heading_of(fold(paragraph) if folded is None else folded)
+
+
+@lru_cache(maxsize=1024)  # a paragraph is asked about by several stages: its runs, the tables of contents, the tree
+def _heading_of(folded: str) -> tuple[int, str | None, int] | None:
+    """match_heading() of a folded paragraph."""
     for level, pattern in _rules()["markers"]:
         match = pattern.match(folded)
         if match and folded[match.end():].strip():
@@ -102,7 +107,9 @@ def split_heading(rest: str, folded: str | None = None) -> tuple[str | None, int
     found = _rules()["terminator"].search(folded)
     cut = found.start() if found else None
     inline = folded.find("一是")
-    sub = _SUB_MARKER.search(folded)
+    # a sub-item marker counts only before the terminator (it holds none), so the search stops
+    # there rather than reading the rest of a long paragraph
+    sub = _SUB_MARKER.search(folded, 0, len(folded) if cut is None else cut)
     if sub is not None and sub.start() > 0 and (inline <= 0 or sub.start() < inline):
         inline = sub.start()  # 一、基本职能及主要工作 (一)贯彻执行…: the sub-item starts the text
     if inline > 0 and (cut is None or inline < cut):
@@ -161,35 +168,46 @@ def cut_by_siblings(rest: str, siblings: list[str]) -> tuple[str, int]:
 
 
 # --- headings run into one paragraph ----------------------------------------------------
-def split_unbroken(paragraphs: list[str]) -> list[str]:
+def split_unbroken(paragraphs: list[str], folded: list[str] | None = None) -> list[str]:
     """Paragraphs cut before the headings a page printed without line breaks: in a long
     paragraph, a 一、 or （一） marker right after the end of a sentence starts a new
     paragraph when its numbers run on (二、 after 一、 in the same paragraph, or the number
-    its level expects after the headings seen so far)."""
+    its level expects after the headings seen so far). `folded`: fold() of each paragraph,
+    when the caller has them."""
+    return split_unbroken_folded(paragraphs, folded)[0]
+
+
+def split_unbroken_folded(paragraphs: list[str], folded: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """split_unbroken(), and fold() of each paragraph it returns (for parse_outline)."""
     out: list[str] = []
+    out_folded: list[str] = []
     last: dict[int, int] = {}  # level → number of the last heading seen
-    for paragraph in paragraphs:
+    for index, paragraph in enumerate(paragraphs):
+        folded_paragraph = fold(paragraph) if folded is None else folded[index]  # once, for both rules
         if len(paragraph) >= UNBROKEN_MIN:
-            pieces = _cut_at_headings(paragraph, last)
+            pieces = _cut_at_headings(paragraph, last, folded_paragraph)
         else:
             pieces = [paragraph]
         for piece in pieces:
-            found = match_heading(piece)
+            folded_piece = folded_paragraph if piece is paragraph else fold(piece)
+            found = match_heading(piece, folded_piece)
             if found is not None and found[0] in (1, 2) and found[1]:
                 number = parse_label_number(found[1])
                 if number is not None:
                     last = {lvl: n for lvl, n in last.items() if lvl < found[0]}
                     last[found[0]] = number
+            out_folded.append(folded_piece)
         out += pieces
-    return out
+    return out, out_folded
 
 
 UNBROKEN_MIN = 300  # characters: shorter paragraphs are left as the page wrote them
-_RUN_IN = re.compile(r"(?<=[。；;！？!?])\s*(?=(?:[一二三四五六七八九十]+\s*、|[(（]\s*[一二三四五六七八九十]+\s*[)）]))")
+# Where a run-in heading starts: its end (the terminator before it is matched, not looked
+# behind for, so that the regex engine skips to terminators instead of trying every position)
+_RUN_IN = re.compile(r"[。；;！？!?]\s*(?=(?:[一二三四五六七八九十]+\s*、|[(（]\s*[一二三四五六七八九十]+\s*[)）]))")
 
 
-def _cut_at_headings(paragraph: str, last: dict[int, int]) -> list[str]:
-    folded = fold(paragraph)
+def _cut_at_headings(paragraph: str, last: dict[int, int], folded: str) -> list[str]:
     candidates = []
     for match in _RUN_IN.finditer(folded):
         found = match_heading(folded[match.end():match.end() + 60])
@@ -241,7 +259,10 @@ def toc_range(paragraphs: list[str], folded: list[str] | None = None) -> tuple[i
         return key
 
     scan = min(count, TOC_SCAN)
-    marker = next((i for i in range(scan) if key_at(i) in ("目录", "目錄")), None)
+    # a key is the line without its spaces, cut at the end: a 目录 line opens with 目 (项目,
+    # 目标 inside a paragraph do not make its key worth reading)
+    marker = next((i for i in range(scan) if fold_at(i).lstrip().startswith("目") and key_at(i) in ("目录", "目錄")),
+                  None)  # fmt: skip
     strict = marker is None  # without a 目录 line, only numbered headings make a table of contents
 
     def entry_at(i: int) -> bool:
@@ -251,14 +272,16 @@ def toc_range(paragraphs: list[str], folded: list[str] | None = None) -> tuple[i
 
     starts = [marker + 1] if marker is not None else [i for i in range(scan) if entry_at(i)]
     for start in starts:
+        if strict and not all(i < count and entry_at(i) for i in range(start, start + TOC_MIN_RUN)):
+            continue  # fewer entries in a row than a table of contents needs: no key is read
         end, seen = start, set()
         while end < count and entry_at(end) and key_at(end) not in seen:
             seen.add(key_at(end))
             end += 1
         if marker is not None:
             return (marker, end) if end > start else None
-        comes_back = end < count and key_at(end) in seen
-        if end - start >= TOC_MIN_RUN and comes_back:
+        # the line after a long enough run comes back (its key read only then: a long paragraph)
+        if end - start >= TOC_MIN_RUN and end < count and key_at(end) in seen:
             return start, end
     return None
 
@@ -279,7 +302,13 @@ def _toc_like(folded: str, strict: bool) -> bool:
 
 def _toc_key(folded: str) -> str:
     """An entry as it may come back: no spaces, no closing punctuation, no page number."""
-    return re.sub(r"[。.…·\d]*$", "", "".join(folded.split()).rstrip("。；;:："))
+    key = "".join(folded.split()).rstrip("。；;:：")
+    # the trailing run of 。.…· and digits (what re.sub(r"[。.…·\d]*$", "") removes; \d is
+    # str.isdecimal), found from the end: the regex tries every position of a long paragraph
+    end = len(key)
+    while end > 0 and (key[end - 1] in "。.…·" or key[end - 1].isdecimal()):
+        end -= 1
+    return key[:end]
 
 
 # --- the tree -------------------------------------------------------------------------
@@ -289,22 +318,27 @@ def parse_outline(
     plan_year: int | None = None,
     title: str | None = None,
     index_no: str | None = None,
+    folded: list[str] | None = None,
 ) -> Outline:
+    """The outline of the paragraphs (`folded`: fold() of each, when the caller has them:
+    folding keeps offsets and never reaches across a line break, so they join into the
+    folded body)."""
     body_text, offsets = _join(paragraphs)
-    folded_body = fold(body_text)
+    folded_body = fold(body_text) if folded is None else "\n".join(folded)
     warnings: list[str] = []
     root = _Node(level=-1)
     preamble = _Node(level=0, parent=root)
     current = preamble
     last_number: dict[int, int | None] = {}  # level → number of its last heading under its parent
     run_on: dict[int, int] = {}  # level → number of its last heading anywhere
-    toc = toc_range(paragraphs, [folded_body[offsets[i]:offsets[i] + len(p)] for i, p in enumerate(paragraphs)])
+    if folded is None:
+        folded = [folded_body[offsets[i]:offsets[i] + len(p)] for i, p in enumerate(paragraphs)]
+    toc = toc_range(paragraphs, folded)
     listed: tuple[_Node, int] | None = None  # a list whose (一) runs on in its heading's line: (node, level)
     for index, paragraph in enumerate(paragraphs):
-        folded = folded_body[offsets[index]:offsets[index] + len(paragraph)]
         in_toc = toc is not None and toc[0] <= index < toc[1]
-        node = None if in_toc else _heading_node(paragraph, folded, offsets[index], last_number, warnings, index,
-                                                 run_on)  # fmt: skip
+        node = None if in_toc else _heading_node(paragraph, folded[index], offsets[index], last_number, warnings,
+                                                 index, run_on)  # fmt: skip
         if node is not None and listed is not None and node.level == listed[1] and listed[0] is current:
             node = None  # (二)… of a list that began inline: items of the section's text, not headings
         if node is not None:

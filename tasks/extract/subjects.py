@@ -15,6 +15,7 @@ from functools import lru_cache
 from tasks.extract.vocab import indicators, metric_rules
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_TWO_CJK = re.compile(r"[\u4e00-\u9fff][^\u4e00-\u9fff]*[\u4e00-\u9fff]")  # at least two (no list of them built)
 _NOT_CJK = re.compile(r"[^\u4e00-\u9fff]")
 _POST_QUALIFIER = re.compile(r"^(以上|以下|以内|左右)")
 
@@ -29,7 +30,8 @@ def _rules() -> dict:
         "leading": re.compile(rf"^(?:{leading})"),
         "trailing": re.compile("(?:" + "|".join(map(re.escape, sorted(rules["strip_trailing"], key=len, reverse=True))) + ")$"),
         "verbs": set(rules["bare_verbs"]),
-        "phrase_stop": re.compile("[" + "".join(map(re.escape, set(rules["clause_delimiters"]))) + r"]|\d"),
+        # a delimiter or a decimal digit, as one class (which the regex engine skips to)
+        "phrase_stop": re.compile("[" + "".join(map(re.escape, set(rules["clause_delimiters"]))) + r"\d]"),
         "head_stop": re.compile(r"(实现|与|和|在|对|按|将|已|被|经|通过|根据|实行|达到|提高|调整|挂钩)"),
         "change_head": re.compile(rules["change_head_pattern"]),
         "object_verb_end": re.compile("(?:" + "|".join(map(re.escape, sorted(rules["object_verbs"], key=len, reverse=True))) + ")$"),
@@ -117,10 +119,10 @@ def find_subject(
         subject = phrase_after(sentence, end)
     elif kind == _NO_NOUN:
         subject = phrase_after(sentence, end) or inherited or _previous_clause_head(sentence, clause_from)
-    elif (_ends_with_object_verb(head) or _ends_with_object_verb(subject or "") or _rules()["place_head"].search(subject or "")
-          or head.rstrip().endswith(_JOINERS)):  # fmt: skip
+    elif kind == _NOUN_AFTER:
         subject = phrase_after(sentence, end) or subject  # 给予10万元购房补贴, 横溪镇9个移民村: the noun after
-    if subject and kind == _PHRASE and clause_from > 0 and sentence[clause_from - 1] == "、" and previous_end < clause_from:
+    if (subject and (kind == _PHRASE or kind == _NOUN_AFTER) and clause_from > 0 and sentence[clause_from - 1] == "、"
+            and previous_end < clause_from):  # fmt: skip
         subject = _listed_nouns(sentence, clause_from) + subject  # 低保、特困对象1.2万余人: one figure, both
     max_length = _rules()["max_length"]
     if subject and len(subject) > max_length:
@@ -135,15 +137,16 @@ def _blank_parens(match: re.Match[str]) -> str:
     return match.group()[1:-1] + "  "  # keeps offsets; the words stay, the brackets go
 
 
-_PHRASE, _ONE_CJK, _NO_NOUN, _CHANGE = 0, 1, 2, 3
+_PHRASE, _ONE_CJK, _NO_NOUN, _CHANGE, _NOUN_AFTER = 0, 1, 2, 3, 4
 _JOINERS = ("和", "及", "与", "、", "以及")  # …督导员和356名村(社区)儿童主任: the noun follows
 
 
 @lru_cache(maxsize=8192)  # phrases recur across sentences and pages (总投资, 新增床位)
 def _head_subject(head: str) -> tuple[str, int]:
     """The cleaned phrase before a number, and what it is: a phrase, a single CJK character
-    (a verb of its own), no noun at all (nothing CJK, or only a bare verb), or only a change
-    or share of something already named (比上年增长, 占…比重)."""
+    (a verb of its own), no noun at all (nothing CJK, or only a bare verb), only a change
+    or share of something already named (比上年增长, 占…比重), or a phrase whose noun comes
+    after the number (a verb taking it as object, a place, a joiner: 给予, 横溪镇, …和)."""
     if _rules()["change_head"].search(head.strip(" ，,")):
         return clean_phrase(head), _CHANGE
     subject = clean_phrase(head)
@@ -151,10 +154,12 @@ def _head_subject(head: str) -> tuple[str, int]:
         return subject, _ONE_CJK
     if not _CJK.search(subject) or subject in _rules()["verbs"]:
         return subject, _NO_NOUN
+    if (_ends_with_object_verb(head) or _ends_with_object_verb(subject) or _rules()["place_head"].search(subject)
+            or head.rstrip().endswith(_JOINERS)):  # fmt: skip
+        return subject, _NOUN_AFTER
     return subject, _PHRASE
 
 
-@lru_cache(maxsize=8192)
 def _ends_with_object_verb(head: str) -> bool:
     """The phrase before the number ends with a verb whose object is the counted noun."""
     return _rules()["object_verb_end"].search(head.strip(" ，,")) is not None
@@ -179,7 +184,9 @@ _DESCRIBED = re.compile(r"(?:[\u4e00-\u9fff]{1,4}、){1,5}[\u4e00-\u9fff]{1,4}�
 def phrase_after(sentence: str, end: int) -> str | None:
     """1家社区发展基金会 → 社区发展基金会 (the counted noun follows the number), up to a
     delimiter, a digit or a word that ends a noun phrase (的, 用于, 下沉 …)."""
-    tail = _SHORT_PARENS.sub(_blank_parens, _POST_QUALIFIER.sub("", sentence[end:end + 40]))
+    tail = _POST_QUALIFIER.sub("", sentence[end:end + 40])
+    if "(" in tail or "（" in tail:
+        tail = _SHORT_PARENS.sub(_blank_parens, tail)
     found = _rules()["phrase_stop"].search(tail)  # a delimiter or a decimal digit
     stop = found.start() if found else len(tail)
     if _NOT_CJK.search(tail, 0, stop):  # ², ① are digits to str.isdigit too: only then look closer
@@ -195,7 +202,7 @@ def phrase_after(sentence: str, end: int) -> str | None:
         stop = found.start() if found else len(tail)
     ends = _rules()["after_stop"].search(tail, 1, stop)
     phrase = tail[: ends.start() if ends else stop].strip()
-    return phrase if len(_CJK.findall(phrase)) >= 2 and not phrase.startswith(("的", "是")) else None
+    return phrase if _TWO_CJK.search(phrase) is not None and not phrase.startswith(("的", "是")) else None
 
 
 def _previous_clause_head(sentence: str, head_start: int) -> str | None:
@@ -232,11 +239,14 @@ def _indicators_for(unit_norm: str, kind: str | None) -> tuple[re.Pattern[str] |
 _COUNT_UNITS = frozenset({"person", "household", "item", "bed", "couple", "person-time", "household-time"})
 # two categories joined (孤儿及事实无人抚养儿童), not a verb ending in 及 (惠及, 涉及, 普及)
 _JOINED = re.compile(r"[\u4e00-\u9fff]{2,}((?<![惠涉普以危波提触企顾论推遍])及|和|与|、|或)[\u4e00-\u9fff]{2,}")
+_JOINED_BY = ("及", "和", "与", "、", "或")  # the joiners _JOINED needs, one of them at least
 
 
 def joins_categories(subject: str | None) -> bool:
     """孤儿及事实无人抚养儿童: two categories counted together, no one indicator's figure."""
-    return bool(subject) and _JOINED.search(subject or "") is not None
+    if not subject or not any(joiner in subject for joiner in _JOINED_BY):
+        return False  # most subjects join nothing; _JOINED backtracks over every CJK run to say so
+    return _JOINED.search(subject) is not None
 
 
 def assign_indicator(subject: str | None, context: str, unit_norm: str, kind: str | None = None) -> str | None:

@@ -86,3 +86,9 @@ select c.url from report_conflicts as c semi join batch_pages as b using (url) w
 -- Reports whose extraction is written by this load: their children are replaced.
 create or replace temp table touched_reports as
 select index_no from load_plan where action <> 'unchanged';
+
+-- Of those, the reports stored before this load: only they have children to delete (a key
+-- new to the warehouse has none: children are stored with their report, and a rekey moved
+-- a stand-in's children to its new key before this plan).
+create or replace temp table replaced_reports as
+select index_no from load_plan where action not in ('unchanged', 'new');
