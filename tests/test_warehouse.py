@@ -18,7 +18,7 @@ from tasks import settings
 from warehouse.connect import connect, memory_limit
 from warehouse.errors import MigrationError, WarehouseKeyError
 from warehouse.history import history_notes
-from warehouse.load import count_outcomes, load_pages, record_fetch_log
+from warehouse.load import StagedPages, count_outcomes, load_pages, record_fetch_log
 from warehouse.migrate import VIEWS_DIR, list_migrations, migrate
 from warehouse.quality import run_checks
 from warehouse.runs import finish_run, start_run
@@ -221,6 +221,46 @@ def test_reextraction_replaces_children_without_a_new_version(con) -> None:
     assert one(con, "select count(*) from report_versions") == (1,)
     assert one(con, "select count(*) from metrics") == (2,)
     assert one(con, "select reextracted, unchanged from loads order by load_id desc limit 1") == (1, 1)
+
+
+def _stored(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """What the data tables hold, without the columns that name the load transaction."""
+    return {"reports": con.execute("select index_no, version, content_sha256 from reports order by all").fetchall(),
+            "search": con.execute("select index_no, section_id, n_terms, words from search_sections order by all")
+            .fetchall(),
+            **{table: con.execute(f"select * exclude (load_id) from {table} order by all").fetchall()
+               for table in ("sections", "metrics", "ranks")}}  # fmt: skip
+
+
+@both_backends
+def test_a_transaction_of_many_batches_stores_what_one_batch_would(con, tmp_path, monkeypatch) -> None:
+    # Each batch copied into the staged tables on its own (create, then appends), as a
+    # nightly run's transaction of thousands of pages is; a changed report's rows replaced.
+    monkeypatch.setattr("warehouse.load.HOLD_ROWS", 1)
+    first = [make_page("IDX-1"), make_page("IDX-2"), make_page("IDX-3")]
+    batches = [[make_page("IDX-1", body="changed", fetched_at=later(60)), make_page("IDX-4")],
+               [make_page("IDX-5"), make_page("IDX-2", fetched_at=later(60))],
+               [make_page("IDX-6")]]
+    load_pages(con, "run-1", first, T0)
+    with StagedPages(con, "run-2", later(60)) as load:
+        for batch in batches:
+            load.add(batch)
+        outcomes = load.commit()
+    assert [(o.index_no, o.status) for o in outcomes] == [
+        ("IDX-1", "changed"), ("IDX-4", "new"), ("IDX-5", "new"), ("IDX-2", "unchanged"), ("IDX-6", "new")]
+
+    one_batch = connect(tmp_path / "one-batch.duckdb")
+    try:
+        load_pages(one_batch, "run-1", first, T0)
+        load_pages(one_batch, "run-2", [page for batch in batches for page in batch], later(60))
+        assert _stored(con) == _stored(one_batch)
+    finally:
+        one_batch.close()
+    per_report = one(con, "select count(distinct index_no), max(n), min(n) from "
+                          "(select index_no, count(*) as n from sections group by index_no)")
+    assert per_report == (6, len(sections_for("IDX-1")), len(sections_for("IDX-1")))  # replaced, not added to
+    assert not [r for r in run_checks(con, "run-2") if r.status == "fail"]
+    assert not con.execute("select table_name from duckdb_tables() where temporary").fetchall()  # nothing left staged
 
 
 @both_backends
