@@ -243,10 +243,11 @@ def _prepare_workers(client: Any, local: bool) -> dict[str, int]:
     """Give every worker (and any that joins later) the extractor's build and, on a
     LocalCluster, the SIGINT policy; return the workers' addresses and process ids (a
     LocalCluster's, adopted by flows/interrupt.py)."""
-    from flows.worker_plugins import ExtractorBuild, IgnoreInterrupts  # imports distributed: Dask runs only
+    from flows.worker_plugins import ExtractorBuild, IgnoreInterrupts, QuietHeartbeat  # imports distributed: Dask runs only
 
     if local:
         client.register_plugin(IgnoreInterrupts())
+        client.register_plugin(QuietHeartbeat())
     build = ExtractorBuild.of_this_process()
     if build is not None:
         client.register_plugin(build)

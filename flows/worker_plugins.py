@@ -1,6 +1,6 @@
 """What every Dask worker of a run is given before its first extract task (flows/cluster.py).
 
-Two worker plugins, sent by the flow's process when it connects to the cluster:
+Three worker plugins, sent by the flow's process when it connects to the cluster:
 
 - `ExtractorBuild` ships the flow's mypyc build of the extractor (build/mypyc, about 2 MB)
   to workers that share no disk with it. The worker writes it under its own local
@@ -11,6 +11,10 @@ Two worker plugins, sent by the flow's process when it connects to the cluster:
   LocalCluster workers included. The flow's process decides what a stop means
   (flows/interrupt.py) and its workers end with it; a worker that took the SIGINT itself
   would print a KeyboardInterrupt traceback instead.
+- `QuietHeartbeat`: a LocalCluster stops with its run, and its scheduler may close between
+  two heartbeats of a worker, which then logs the failed heartbeat with a traceback on the
+  run's console. The flow's process reports a cluster lost during a run itself, with its
+  reason (flows/cluster.py: ExtractFailed), so those records are dropped.
 
 This module imports nothing of the extractor: unpickling a plugin on a worker must not
 import `tasks.extract` before `ExtractorBuild.setup` has said where its build is.
@@ -74,3 +78,16 @@ class IgnoreInterrupts(WorkerPlugin):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         else:  # only the main thread may set a handler; a worker's event loop runs in it as a rule
             log.debug("worker %s: SIGINT left as it was (plugin set up outside the main thread)", worker.address)
+
+
+class QuietHeartbeat(WorkerPlugin):
+    """A heartbeat the scheduler did not answer goes unlogged (module docstring)."""
+
+    name = "govetl-quiet-heartbeat"
+
+    def setup(self, worker: Any) -> None:
+        logging.getLogger("distributed.worker").addFilter(_not_a_failed_heartbeat)
+
+
+def _not_a_failed_heartbeat(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Failed to communicate with scheduler during heartbeat")

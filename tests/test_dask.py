@@ -332,3 +332,23 @@ def test_a_run_in_process_never_imports_dask():
     done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_a_worker_of_a_local_cluster_logs_no_failed_heartbeat_but_its_other_errors(caplog):
+    """A LocalCluster's scheduler may close between two heartbeats of a worker as the run
+    stops: that heartbeat's traceback is no error of the run (flows/worker_plugins.py)."""
+    from flows.worker_plugins import QuietHeartbeat, _not_a_failed_heartbeat
+
+    logger = logging.getLogger("distributed.worker")
+    QuietHeartbeat().setup(worker=None)
+    try:
+        with caplog.at_level(logging.INFO, logger="distributed.worker"):
+            try:
+                raise OSError("Timed out trying to connect to tcp://127.0.0.1:1 after 30 s")
+            except OSError:
+                logger.exception("Failed to communicate with scheduler during heartbeat.")
+                logger.exception("Unexpected exception during heartbeat. Closing worker.")
+        assert [r.getMessage() for r in caplog.records if r.name == "distributed.worker"] == [
+            "Unexpected exception during heartbeat. Closing worker."]
+    finally:
+        logger.removeFilter(_not_a_failed_heartbeat)
