@@ -160,9 +160,6 @@ class Chunks:
     def append(self, array: na.Array) -> None:
         self.arrays.append(array)
 
-    def __len__(self) -> int:
-        return sum(len(array) for array in self.arrays)
-
     def __arrow_c_stream__(self, requested_schema: object = None) -> object:
         stream = CArrayStream.from_c_arrays([na.c_array(array) for array in self.arrays], na.c_schema(self.schema))
         return stream.__arrow_c_stream__()

@@ -49,7 +49,7 @@ def extract_page(html: str, url: str | None = None, source: Source | None = None
         body = _stage("body", lambda: clean_body(body, title), body, warnings)
     # the body's paragraphs folded once (clean_body has them), for the signature and the outline
     folded: list[str] | None = body.folded
-    if folded is None or len(folded) != len(body.paragraphs):
+    if folded is None:
         folded = _stage("body", lambda: fold_lines(body.paragraphs), None, warnings)
     _stage("metadata", lambda: complete_from_edges(metadata, body.head, read_signature(body.paragraphs, folded)),
            None, warnings)  # fmt: skip

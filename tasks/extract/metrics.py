@@ -21,7 +21,7 @@ from tasks.records import Metric, Section
 from tasks.extract.kinds import breakdown_opening, kind_of, scope_of
 from tasks.extract.subjects import (assign_indicator, clause_start, clean_phrase, find_subject, indicator_patterns,
                                     joins_categories, phrase_after)  # fmt: skip
-from tasks.extract.text import CN_NUMERAL_CHARS, parse_chinese_numeral
+from tasks.extract.text import CN_NUMERAL_CHARS, PINYIN_GLOSS, parse_chinese_numeral
 from tasks.extract.vocab import metric_rules, units
 
 
@@ -659,16 +659,12 @@ def _as_written(subject: str | None, folded: str, original: str, start: int) -> 
         return subject
     end = at + len(subject)
     if "(" in original:  # a pinyin gloss cut by the folded phrase's ends goes whole, with its character
-        for gloss in _GLOSS_IN_ORIGINAL.finditer(original, max(0, at - 8), end + 8):
+        for gloss in PINYIN_GLOSS.finditer(original, max(0, at - 8), end + 8):
             if gloss.start() <= at < gloss.end():
                 at = gloss.start() - 1
             if gloss.start() < end < gloss.end():
                 end = gloss.end()
     return original[at:end].strip()
-
-
-# as text._GLOSS: the "(" first, the character before it checked by a lookbehind
-_GLOSS_IN_ORIGINAL = re.compile(r"\((?<=[\u4e00-\u9fff]\()[a-z\u00e0-\u00fc\u0101-\u01dc]{2,6}\)")
 
 
 def _norm(value: float) -> float:

@@ -47,15 +47,15 @@ def fold(text: str) -> str:
             char = found.group()
             text = text.replace(char, table[ord(char)])
             found = pattern.search(text, found.start() + 1)
-    if "(" in text and _GLOSS.search(text) is not None:
-        text = _GLOSS.sub(_blank, text)
+    if "(" in text and PINYIN_GLOSS.search(text) is not None:
+        text = PINYIN_GLOSS.sub(_blank, text)
     return text
 
 
 # a pinyin reading in brackets right after a Chinese character: 國(guó) 經(jīng). The character
 # is checked by a lookbehind after the "(", so that the pattern starts with a literal the
 # regex engine can skip to (a lookbehind first is tried at every position: 20× slower)
-_GLOSS = re.compile("\\((?<=[\u4e00-\u9fff]\\()[a-z\u00e0-\u00fc\u0101-\u01dc]{2,6}\\)")
+PINYIN_GLOSS = re.compile("\\((?<=[\u4e00-\u9fff]\\()[a-z\u00e0-\u00fc\u0101-\u01dc]{2,6}\\)")
 
 
 def _blank(match: re.Match[str]) -> str:
