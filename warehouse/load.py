@@ -351,8 +351,8 @@ def _stage_tables(batch: _Batch, reject_fields: dict[str, na.Schema]) -> dict[st
 
 
 # --- 3.-5. merge (SQL) -----------------------------------------------------------------
-_PLAN_VIEWS = ("conflicting", "other_pages")
-_PLAN_TABLES = ("rekeys", "page_keys", "batch_pages", "page_plan", "load_plan", "touched_reports", "replaced_reports")
+_PLAN_VIEWS = ("load_plan", "conflicting", "other_pages")
+_PLAN_TABLES = ("rekeys", "page_keys", "batch_pages", "page_plan", "touched_reports", "replaced_reports")
 
 
 def _merge(con: duckdb.DuckDBPyConnection, pages: Sequence[tuple[str, str]],

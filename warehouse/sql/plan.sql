@@ -60,8 +60,9 @@ select
 from keyed as f
 left join reports as r using (index_no);
 
--- The pages representing their keys, with what they say (the report's columns).
-create or replace temp table load_plan as
+-- The pages representing their keys, with what they say (the report's columns). A view, not
+-- a table: the staged body texts are read by the steps that store them, not copied once more.
+create or replace temp view load_plan as
 select
     s.* replace (p.index_no as index_no, p.key_kind as key_kind),
     p.action, p.stored_version, p.stored_url, p.stored_first_seen_at, p.stored_former_key,
