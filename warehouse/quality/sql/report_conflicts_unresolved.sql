@@ -1,5 +1,5 @@
 -- Two pages stating one 索引号 with different content: the first keeps the report, the other's
--- content is in report_conflicts (warehouse/history.py). A warning: nothing is lost or counted
+-- content is in report_conflicts (warehouse/writer/history.py). A warning: nothing is lost or counted
 -- twice, but one of the two pages says something the warehouse does not hold as a version.
 with open_conflicts as (
     select index_no, url, owner_url from report_conflicts where resolved_at is null

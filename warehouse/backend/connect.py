@@ -1,6 +1,6 @@
 """Open the warehouse: one writer process or several readers, and snapshots for analysts.
 
-The warehouse is a DuckDB file or a DuckLake (`ducklake:postgres:<dsn>`, warehouse/lake.py);
+The warehouse is a DuckDB file or a DuckLake (`ducklake:postgres:<dsn>`, warehouse/backend/lake.py);
 every function here takes either, as the warehouse setting names it.
 
 DuckDB locks the file per process: one read-write process OR any number of read-only
@@ -25,10 +25,10 @@ from pathlib import Path
 import duckdb
 
 from tasks import settings
-from warehouse.errors import WarehouseFormatError, WarehouseLockedError
-from warehouse.lake import is_lake_connection, lake_of, maintain, open_lake
-from warehouse.migrate import migrate
-from warehouse.tx import one_row
+from warehouse.backend.errors import WarehouseFormatError, WarehouseLockedError
+from warehouse.backend.lake import is_lake_connection, lake_of, maintain, open_lake
+from warehouse.backend.tx import one_row
+from warehouse.schema.migrate import migrate
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def snapshot(path: str | os.PathLike, *,
     the next reader opens the new one. Readers of the snapshot never lock the main file.
 
     A lake publishes nothing (its readers see every committed snapshot): after a run that
-    `wrote`, DuckLake's maintenance runs instead (warehouse.lake.maintain); returns None.
+    `wrote`, DuckLake's maintenance runs instead (warehouse.backend.lake.maintain); returns None.
     """
     if lake_of(path) is not None:
         if wrote:

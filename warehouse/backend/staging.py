@@ -150,7 +150,7 @@ def utc_now() -> datetime:
 
 class Chunks:
     """Arrow arrays of one schema, read as one table: batches of a load transaction held
-    until they are copied into its staged tables together (warehouse.load.StagedPages).
+    until they are copied into its staged tables together (warehouse.writer.load.StagedPages).
     Each `__arrow_c_stream__` is a new stream over the same arrays."""
 
     def __init__(self, schema: na.Schema) -> None:
@@ -206,7 +206,7 @@ def _copy_stream(con: duckdb.DuckDBPyConnection, name: str, table: Streamable, *
             con.execute(f'create or replace temp table "{name}" as select * from "{stream}"')
         else:
             # fetched: DuckDB 2.0 runs an INSERT's result lazily, and refuses the next statement
-            # while it is not complete (python -m warehouse.upgrade loads under 2.0)
+            # while it is not complete (python -m warehouse.backend.upgrade loads under 2.0)
             con.execute(f'insert into temp."{name}" select * from "{stream}"').fetchall()
     finally:
         with suppress(duckdb.TransactionException):
@@ -215,7 +215,7 @@ def _copy_stream(con: duckdb.DuckDBPyConnection, name: str, table: Streamable, *
 
 def append_staged(con: duckdb.DuckDBPyConnection, name: str, table: Streamable, *, create: bool) -> None:
     """Stage `table` as the temporary table `name` (create=True), or append its rows to it:
-    a load transaction's batches are staged one after the other (warehouse.load.StagedPages).
+    a load transaction's batches are staged one after the other (warehouse.writer.load.StagedPages).
     The caller drops the table (`drop_staged`)."""
     _copy_stream(con, name, table, create=create)
 

@@ -35,13 +35,13 @@ from typing import Any
 import duckdb
 
 from tasks.records import LoadOutcome, PageRecord
-from warehouse.connect import _LOCK_MESSAGE, connect, fsync_path, open_file
-from warehouse.lake import check_reachable, lake_of
-from warehouse.errors import WarehouseDamaged
-from warehouse.load import count_outcomes, load_pages, record_fetch_log
-from warehouse.quality import run_checks
-from warehouse.runs import finish_run, start_run
-from warehouse.tx import one_row
+from warehouse.backend.connect import _LOCK_MESSAGE, connect, fsync_path, open_file
+from warehouse.backend.errors import WarehouseDamaged
+from warehouse.backend.lake import check_reachable, lake_of
+from warehouse.backend.tx import one_row
+from warehouse.quality.checks import run_checks
+from warehouse.writer.load import count_outcomes, load_pages, record_fetch_log
+from warehouse.writer.runs import finish_run, start_run
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import duckdb
 
-from warehouse.lake import is_lake_connection, retrying
-from warehouse.staging import staged, staged_values, table_fields, to_arrow, utc_naive, utc_now
-from warehouse.tx import transaction
+from warehouse.backend.lake import is_lake_connection, retrying
+from warehouse.backend.staging import staged, staged_values, table_fields, to_arrow, utc_naive, utc_now
+from warehouse.backend.tx import transaction
 
 # Outcome counts of runs and run_sources, in column order.
 RUN_COUNTS: tuple[str, ...] = ("discovered", "fetched", "new", "changed", "unchanged",

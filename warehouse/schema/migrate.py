@@ -14,7 +14,7 @@ Some migrations need a data step that SQL cannot do (segmenting text: 0008). Its
 in `BACKFILLS`, runs after the migrations and views, a batch per transaction, until it
 finds nothing left to do: an interrupted one resumes at the next connection.
 
-A DuckLake (warehouse/lake.py) has no PRIMARY KEY, UNIQUE or CHECK constraints, indexes or
+A DuckLake (warehouse/backend/lake.py) has no PRIMARY KEY, UNIQUE or CHECK constraints, indexes or
 sequences, and the same migrations make its schema, read through a *reference*: the
 migrations applied to an empty in-memory DuckDB. A new lake gets the reference's tables
 (columns, types, NOT NULL, defaults, comments) without those constraints, and every
@@ -37,11 +37,11 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.errors import MigrationError
-from warehouse.lake import CLAIMS_DDL, is_lake_connection, retrying
-from warehouse.search import fill_missing_words
-from warehouse.staging import staged, staged_values, text_fields, to_arrow, utc_now
-from warehouse.tx import one_row, transaction
+from warehouse.backend.errors import MigrationError
+from warehouse.backend.lake import CLAIMS_DDL, is_lake_connection, retrying
+from warehouse.backend.staging import staged, staged_values, text_fields, to_arrow, utc_now
+from warehouse.backend.tx import one_row, transaction
+from warehouse.writer.search import fill_missing_words
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 VIEWS_DIR = PACKAGE_DIR / "views"
 SEEDS_DIR = PACKAGE_DIR / "seeds"
 # Seeds kept with the extractor's configuration, loaded as tables of the same name.
-CONFIG_SEEDS = (PACKAGE_DIR.parent / "config" / "indicators.csv",)
+CONFIG_SEEDS = (PACKAGE_DIR.parents[1] / "config" / "indicators.csv",)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Data steps of migrations (module doc): version → a function returning how many reports it
 # still had to do (0: nothing left).
@@ -83,7 +83,7 @@ class SqlFile:
 def migrate(con: duckdb.DuckDBPyConnection, *, only: Collection[int] | None = None) -> list[str]:
     """Bring the warehouse up to date; return the names of the files applied and of the data
     steps that did something (none: []). With `only`, just the migrations of those versions,
-    and neither views, seeds nor data steps (warehouse.upgrade rebuilds the schema another
+    and neither views, seeds nor data steps (warehouse.backend.upgrade rebuilds the schema another
     warehouse's rows were written under, imports them, then migrates the rest)."""
     lake = is_lake_connection(con)
     if lake:
@@ -165,7 +165,7 @@ def reference(versions: Collection[int] | None = None) -> duckdb.DuckDBPyConnect
 def _start_lake(con: duckdb.DuckDBPyConnection, only: Collection[int] | None) -> list[str]:
     """A lake with no schema yet gets the reference's (`only` those migrations), recorded as
     applied, in one transaction; a lake with one is left for its pending migrations. Either way
-    the lake's own bookkeeping (warehouse/lake.py: claims) is there afterwards."""
+    the lake's own bookkeeping (warehouse/backend/lake.py: claims) is there afterwards."""
     (exists,) = one_row(con, "select count(*) from duckdb_tables() where database_name = current_database() "
                              "and schema_name = 'main' and table_name = 'schema_migrations'")  # fmt: skip
     if exists:
@@ -263,7 +263,7 @@ def _refuse_what_a_lake_lacks(ref: duckdb.DuckDBPyConnection) -> None:
                        "select view_name from duckdb_views() where schema_name = 'main' and not internal").fetchall()
     if left:
         raise MigrationError(f"the migrations leave macros or views ({', '.join(n for (n,) in left)}): "
-                             "define them in warehouse/views/ so that a lake gets them too")
+                             "define them in warehouse/schema/views/ so that a lake gets them too")
 
 
 def _literal(text: str) -> str:

@@ -1,7 +1,7 @@
 """What a report's history says beyond its versions: rekeyed, superseded, gone, in conflict.
 
 Pages change under a report in ways a content hash does not see, and each is decided in
-set-based SQL inside the transaction that sees it (migrations/0012_history.sql has the
+set-based SQL inside the transaction that sees it (schema/migrations/0012_history.sql has the
 columns and what they mean):
 
 - **Rekeyed** (sql/keys.sql, `rekey`): a report keyed by a stand-in (its CMS document id or
@@ -32,8 +32,8 @@ from string import Template
 
 import duckdb
 
-from warehouse.staging import staged_values, utc_naive
-from warehouse.tx import one_row
+from warehouse.backend.staging import staged_values, utc_naive
+from warehouse.backend.tx import one_row
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 

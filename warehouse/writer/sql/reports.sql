@@ -2,7 +2,7 @@
 -- columns survive from the stored row (sql/report_state.sql changes those from the links); a
 -- re-extraction keeps the URL of the version it re-extracted (so the current row still equals
 -- the latest version). Unchanged reports are not written at all. MERGE rather than INSERT OR
--- REPLACE: a lake has no primary key to replace on (warehouse/lake.py).
+-- REPLACE: a lake has no primary key to replace on (warehouse/backend/lake.py).
 merge into reports as r
 using (
 select

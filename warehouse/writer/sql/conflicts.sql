@@ -2,7 +2,7 @@
 -- same_content): recorded in report_conflicts, and in rejects (reason conflict), never loaded
 -- as a version. A known conflict is written again only when what it says changed, its owner
 -- changed, or it had been resolved; a conflict whose URL now serves its report's content, or
--- another key, is resolved. (MERGE: a lake has no key for ON CONFLICT, warehouse/lake.py.)
+-- another key, is resolved. (MERGE: a lake has no key for ON CONFLICT, warehouse/backend/lake.py.)
 merge into report_conflicts as c
 using (
     select o.index_no, o.url, o.owner_url, o.source, o.content_sha256, o.title, o.fetch_id,

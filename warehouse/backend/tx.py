@@ -38,14 +38,14 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
-    """Is `con` inside a `transaction` block? (A retry of a conflicting commit, warehouse/lake.py,
+    """Is `con` inside a `transaction` block? (A retry of a conflicting commit, warehouse/backend/lake.py,
     is the outermost block's to make.)"""
     return id(con) in _open
 
 
 def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] | None = None) -> tuple[Any, ...]:
     """The row of a query that always returns one (an aggregate, a setting, COPY's count)."""
-    # fetchall, not fetchone: DuckDB 2.0 (python -m warehouse.upgrade) refuses to register an
+    # fetchall, not fetchone: DuckDB 2.0 (python -m warehouse.backend.upgrade) refuses to register an
     # Arrow stream on a connection whose last result was not read to its end
     rows = con.execute(sql, params).fetchall()
     if not rows:

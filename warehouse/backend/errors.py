@@ -44,7 +44,7 @@ class WarehouseFormatError(WarehouseError):
         what = "it" if warehouse in (None, path) else f"the warehouse it is a snapshot of"
         super().__init__(
             f"{path} is in the storage format of {by}, which DuckDB {reader} cannot open: convert {what} "
-            f"once with `python -m warehouse.upgrade {warehouse or path}` (it keeps a backup)")
+            f"once with `python -m warehouse.backend.upgrade {warehouse or path}` (it keeps a backup)")
 
 
 class MigrationError(WarehouseError):
@@ -58,7 +58,7 @@ class WarehouseKeyError(WarehouseError, ValueError):
 class WarehouseDamaged(WarehouseError):
     """The warehouse file cannot be read: not a DuckDB file, a block failing its checksum, a
     truncated file, a WAL that does not replay. The one-line message names the file and the
-    command that rebuilds it from the raw archive (warehouse/rebuild.py)."""
+    command that rebuilds it from the raw archive (warehouse/backend/rebuild.py)."""
 
     def __init__(self, path: Path, detail: str, command: str) -> None:
         self.path, self.detail, self.command = path, detail, command

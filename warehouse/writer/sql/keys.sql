@@ -5,7 +5,7 @@
 --
 -- * Rekey: a page states a 索引号 the warehouse does not hold, at a URL of a report keyed by a
 --   stand-in (its document id or URL: key_kind), or under that stand-in: the report takes the
---   索引号 with its whole history (warehouse.history.rekey), and the page represents it. One
+--   索引号 with its whole history (warehouse.writer.history.rekey), and the page represents it. One
 --   report per 索引号 and one 索引号 per report: the earliest page claims a report, the oldest
 --   report a 索引号; any other pair is left to the link moves (the other report is superseded).
 -- * Adoption: a page stating no 索引号, at a URL that serves a stored report under another key

@@ -10,7 +10,7 @@ half-loaded report, ever). The merge follows dlt's delete-insert:
    `stg_sections|metrics|ranks`, `stg_rejects`, `load_context`): values never pass
    through SQL text.
 3. `sql/keys.sql`: the key each page is stored under; a report keyed by a stand-in whose
-   page now states a 索引号 takes it with its history (`warehouse.history.rekey`).
+   page now states a 索引号 takes it with its history (`warehouse.writer.history.rekey`).
    `sql/moves.sql`: a URL now stating another key moves its link there.
 4. `sql/plan.sql`: the page that first stated a key represents it (its owner); compare with
    `reports` → new | changed (content_sha256 differs) | reextracted (same content, other
@@ -20,7 +20,7 @@ half-loaded report, ever). The merge follows dlt's delete-insert:
    reports' rows and insert the staged ones; the search index of the touched reports; new
    rejects; `sql/report_state.sql` (superseded, gone) for the reports whose links changed.
 Unchanged reports write nothing at all, so a re-run over unchanged pages leaves every
-data table byte-for-byte as it was. warehouse/history.py says what the history columns mean.
+data table byte-for-byte as it was. warehouse/writer/history.py says what the history columns mean.
 
 A transaction may hold many batches (`StagedPages`): each batch is validated and appended
 to the staged tables as it comes (Arrow, outside the transaction), and the merge runs once
@@ -48,14 +48,15 @@ import nanoarrow as na
 
 from tasks.extract.keys import report_key
 from tasks.records import Extraction, LoadOutcome, Metric, PageRecord, Rank, Report, Section
-from warehouse.errors import WarehouseKeyError
-from warehouse.history import redirected_home, refresh_gone, refresh_states, rekey, touched
-from warehouse.lake import claim, is_lake_connection, retrying
-from warehouse.search import index_section_words, section_words
-from warehouse.staging import (Chunks, append_staged, arrow_fields, columns_to_arrow, drop_staged, main_columns,
-                               staged, staged_values, table_fields, to_arrow, utc_naive, utc_now)
-from warehouse.tables import REPORT_CHILDREN, TABLES
-from warehouse.tx import one_row, transaction
+from warehouse.backend.errors import WarehouseKeyError
+from warehouse.backend.lake import claim, is_lake_connection, retrying
+from warehouse.backend.staging import (Chunks, append_staged, arrow_fields, columns_to_arrow, drop_staged,
+                                       main_columns, staged, staged_values, table_fields, to_arrow, utc_naive,
+                                       utc_now)
+from warehouse.backend.tx import one_row, transaction
+from warehouse.schema.tables import REPORT_CHILDREN, TABLES
+from warehouse.writer.history import redirected_home, refresh_gone, refresh_states, rekey, touched
+from warehouse.writer.search import index_section_words, section_words
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class StagedPages:
         then drop the staged tables. Raises what DuckDB raises, after the rollback."""
         context = {"run_id": self.run_id, "load_id": self.load_id, "observed_at": self.observed}
 
-        # On a lake (warehouse/lake.py): a transaction that writes keyed rows claims, so that
+        # On a lake (warehouse/backend/lake.py): a transaction that writes keyed rows claims, so that
         # two of them never commit side by side, and one that loses to another writer's commit
         # is merged again from the staged tables (they live outside the transaction).
         self._stage_held()
@@ -402,7 +403,7 @@ def _replace_children(con: duckdb.DuckDBPyConnection, table: str, replaced: str 
 
 def _index_sections(con: duckdb.DuckDBPyConnection, replaced: str | None) -> None:
     """The search index of the touched reports: their sections' words, staged with the
-    pages, replace what it held for them (warehouse.search.index_section_words)."""
+    pages, replace what it held for them (warehouse.writer.search.index_section_words)."""
     index_section_words(con, """(
         select p.index_no, w.section_id, w.n_terms, w.words
         from stg_section_words as w
@@ -447,7 +448,7 @@ def _record_load(con: duckdb.DuckDBPyConnection, context: dict, started: datetim
 
 def checkpoint(con: duckdb.DuckDBPyConnection) -> None:
     """Write what the load's transactions committed into the main file, once, after the
-    last of them (a DuckDB file; a lake has its own maintenance, warehouse/lake.py).
+    last of them (a DuckDB file; a lake has its own maintenance, warehouse/backend/lake.py).
     Committed data is durable before this (DuckDB's WAL, or written at commit when it is
     large); this only compacts it, so that the checkpoint's cost is counted in the load
     stage rather than paid by the snapshot that follows."""
@@ -460,7 +461,7 @@ def record_fetch_log(con: duckdb.DuckDBPyConnection, rows: Iterable[Mapping[str,
                      run_id: str | None = None) -> int:
     """Copy crawler fetch-log rows into `fetch_log`; rows whose fetch_id is stored are skipped.
     Then the links those rows are about are gone or answering again, and their reports too
-    (warehouse.history.refresh_gone: 404/410, a redirect to the home page).
+    (warehouse.writer.history.refresh_gone: 404/410, a redirect to the home page).
 
     Joins the caller's transaction if there is one. Returns the number of rows inserted.
     """

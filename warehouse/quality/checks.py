@@ -1,9 +1,9 @@
-"""Data-quality checks: SQL files in warehouse/checks/, results stored in dq_results.
+"""Data-quality checks: SQL files in warehouse/quality/sql/, results stored in dq_results.
 
-Each `checks/*.sql` returns rows (check_name, status, observed, threshold, detail) with
+Each `sql/*.sql` returns rows (check_name, status, observed, threshold, detail) with
 status pass | warn | fail; its thresholds sit in the file. The unique-key checks are
-instantiated from `checks/unique_key.sql.template` for every table in tables.TABLES, and one
-check per CHECK constraint of the migrations from `checks/check_constraint.sql.template`
+instantiated from `sql/unique_key.sql.template` for every table in tables.TABLES, and one
+check per CHECK constraint of the migrations from `sql/check_constraint.sql.template`
 (a lake holds neither keys nor CHECKs: these checks are what verifies them there).
 """
 
@@ -19,15 +19,15 @@ from typing import SupportsFloat
 
 import duckdb
 
-from warehouse.lake import retrying
-from warehouse.migrate import reference
-from warehouse.staging import staged, table_fields, to_arrow, utc_naive, utc_now
-from warehouse.tables import TABLES
-from warehouse.tx import one_row, transaction
+from warehouse.backend.lake import retrying
+from warehouse.backend.staging import staged, table_fields, to_arrow, utc_naive, utc_now
+from warehouse.backend.tx import one_row, transaction
+from warehouse.schema.migrate import reference
+from warehouse.schema.tables import TABLES
 
 log = logging.getLogger(__name__)
 
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+CHECKS_DIR = Path(__file__).resolve().parent / "sql"
 
 
 @dataclass(frozen=True)

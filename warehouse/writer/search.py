@@ -1,8 +1,8 @@
 """Maintain the search index: each section's words, marked by a segmenter (search_sections).
 
-Querying is the `search(q)` table macro (views/60_search.sql), in plain SQL so that it runs
+Querying is the `search(q)` table macro (schema/views/60_search.sql), in plain SQL so that it runs
 in any DuckDB client (the CLI of `make sql` too): it keeps the sections where each part of
-the query occurs as a whole word, and ranks them by BM25 (migrations/0008_search_words.sql
+the query occurs as a whole word, and ranks them by BM25 (schema/migrations/0008_search_words.sql
 says why this replaced the bigram postings of 0003). Word boundaries come from rjieba, the
 Rust port of jieba (same dictionary and algorithm; pure-Python jieba segments about 20×
 slower, holds 85 MB instead of 33 and imports pkg_resources): the segmenter runs only here,
@@ -22,9 +22,9 @@ import nanoarrow as na
 
 from tasks import settings
 from tasks.records import Section
-from warehouse.lake import is_lake_connection, retrying
-from warehouse.staging import staged, text_fields, to_arrow
-from warehouse.tx import transaction
+from warehouse.backend.lake import is_lake_connection, retrying
+from warehouse.backend.staging import staged, text_fields, to_arrow
+from warehouse.backend.tx import transaction
 
 _INDEX_SQL = Path(__file__).resolve().parent / "sql" / "search_index.sql"
 # What is indexed of a section: its first 100,000 characters, so that one pathological
@@ -114,7 +114,7 @@ def _words(sections: list[tuple]) -> na.Array:
 def section_words(sections: Sequence[Section]) -> list[tuple[str, int]]:
     """(words, number of words) of each section, as the index stores them. Worked out where
     the page is extracted (tasks/pages.py, on a Dask worker when there are some), else by
-    the loader (warehouse/load.py)."""
+    the loader (warehouse/writer/load.py)."""
     return [marked_words(section.heading, section.text) for section in sections]
 
 

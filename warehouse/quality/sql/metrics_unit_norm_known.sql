@@ -1,4 +1,4 @@
--- Every normalised unit is in the vocabulary (seeds/unit_vocabulary.csv). NULL means
+-- Every normalised unit is in the vocabulary (warehouse/schema/seeds/unit_vocabulary.csv). NULL means
 -- "not normalisable" and is allowed. Current reports.
 with offending as (
     select m.unit_norm, count(*) as n

@@ -11,7 +11,7 @@ Dispositions, a closed vocabulary:
   merge             upsert on `key`: a new key is inserted, a known key updated in place
   insert_only       append rows whose `key` is not stored yet; stored rows never change
   replace_children  per report: delete all rows of the touched `index_no`, insert the new set
-  seed              reloaded whole from warehouse/seeds/<table>.csv when that file changes
+  seed              reloaded whole from warehouse/schema/seeds/<table>.csv when that file changes
 Layers: `data` is what a page says (a re-run over unchanged pages writes nothing here),
 `ops` records runs and loads, `search` is derived from sections, `meta` describes the rest.
 """

@@ -1,7 +1,7 @@
 """Carry a warehouse written by DuckDB 2.0 over to the DuckDB this project runs (1.5.5).
 
-    python -m warehouse.upgrade data/warehouse.duckdb [--duckdb-dir DIR]
-    python -m warehouse.upgrade --check data/warehouse.snapshot.duckdb   (exit 1 and one line if it must be)
+    python -m warehouse.backend.upgrade data/warehouse.duckdb [--duckdb-dir DIR]
+    python -m warehouse.backend.upgrade --check data/warehouse.snapshot.duckdb   (exit 1 and one line if it must be)
 
 The project moved from DuckDB 2.0 back to the release line that the DuckDB CLI and the
 extension wheels exist for (pyproject.toml says why), and a DuckDB cannot open a file
@@ -40,9 +40,9 @@ import duckdb
 
 from tasks import settings
 from tasks.crawl.runlock import RunLockedError, run_lock
-from warehouse.connect import STORAGE_VERSION, open_file, snapshot, snapshot_path, storage_header
-from warehouse.errors import WarehouseError, WarehouseFormatError
-from warehouse.migrate import list_migrations, migrate
+from warehouse.backend.connect import STORAGE_VERSION, open_file, snapshot, snapshot_path, storage_header
+from warehouse.backend.errors import WarehouseError, WarehouseFormatError
+from warehouse.schema.migrate import list_migrations, migrate
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +286,7 @@ def report(done: Upgrade) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m warehouse.upgrade", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m warehouse.backend.upgrade", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("warehouse", type=Path, nargs="?", default=settings.WAREHOUSE_PATH,
                         help="DuckDB file to convert (default: %(default)s)")

@@ -1,6 +1,6 @@
 """Example queries an analyst starts from; `make demo` and the README show their output.
 
-    python -m warehouse.examples [--warehouse data/warehouse.duckdb] [--only NAME]
+    python -m warehouse.analyst.examples [--warehouse data/warehouse.duckdb] [--only NAME]
 
 Reads through a read-only connection (the snapshot if one exists, so it never blocks a
 nightly run).
@@ -12,8 +12,8 @@ import argparse
 import sys
 
 from tasks import settings
-from warehouse.connect import open_for_reading
-from warehouse.errors import WarehouseError
+from warehouse.backend.connect import open_for_reading
+from warehouse.backend.errors import WarehouseError
 
 EXAMPLES: dict[str, tuple[str, str]] = {
     "dibao_standard_by_region": (
@@ -40,7 +40,7 @@ EXAMPLES: dict[str, tuple[str, str]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m warehouse.examples", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m warehouse.analyst.examples", description=__doc__.split("\n\n")[0])
     parser.add_argument("--warehouse", default=settings.WAREHOUSE, help="DuckDB file or lake (ducklake:postgres:<dsn>)")
     parser.add_argument("--only", action="append", choices=sorted(EXAMPLES), help="show only this example")
     args = parser.parse_args(argv)

@@ -1,10 +1,10 @@
-"""The lake from the command line: the analyst's lines, its snapshots (warehouse/lake.py).
+"""The lake from the command line: the analyst's lines, its snapshots (warehouse/backend/lake.py).
 
-    python -m warehouse.lake_cli sql 'ducklake:postgres:host=… dbname=…'   # INSTALL, LOAD, ATTACH … (READ_ONLY)
-    python -m warehouse.lake_cli snapshot LAKE                             # the latest snapshot's id
-    python -m warehouse.lake_cli changes LAKE --since N                    # what the snapshots after N wrote
+    python -m warehouse.analyst.lake_cli sql 'ducklake:postgres:host=… dbname=…'   # INSTALL, LOAD, ATTACH … (READ_ONLY)
+    python -m warehouse.analyst.lake_cli snapshot LAKE                             # the latest snapshot's id
+    python -m warehouse.analyst.lake_cli changes LAKE --since N                    # what the snapshots after N wrote
 
-A module apart from warehouse.lake, which the package imports (`python -m` would run a second copy of it).
+A module apart from warehouse.backend.lake, which the package imports (`python -m` would run a second copy of it).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import sys
 import duckdb
 
 from tasks import settings
-from warehouse.lake import (LakeError, attach_statements, current_snapshot, lake_of, open_lake,
-                            tables_changed_since)
+from warehouse.backend.lake import (LakeError, attach_statements, current_snapshot, lake_of, open_lake,
+                                    tables_changed_since)
 
 
 def describe_changes(con: duckdb.DuckDBPyConnection, since: int) -> str:
@@ -31,12 +31,12 @@ def describe_changes(con: duckdb.DuckDBPyConnection, since: int) -> str:
     return line + (f", the run ledger only ({ledger}): no data table written" if ledger else ": nothing written")
 
 
-# What every run writes, even one that finds nothing new (warehouse/runs.py, load.py).
+# What every run writes, even one that finds nothing new (warehouse/writer/runs.py, load.py).
 LEDGER_TABLES = frozenset({"runs", "run_sources", "loads", "fetch_log"})
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m warehouse.lake", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m warehouse.analyst.lake_cli", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["sql", "snapshot", "changes"],
                         help="sql: print the lines that attach the lake read-only (for the DuckDB CLI); "
                              "snapshot: print its latest snapshot's id; changes: what the snapshots after --since wrote")

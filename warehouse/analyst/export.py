@@ -1,6 +1,6 @@
 """Export the warehouse as Parquet, for pandas, pyarrow, Spark or another DuckDB.
 
-    python -m warehouse.export --warehouse data/warehouse.snapshot.duckdb --out build/parquet
+    python -m warehouse.analyst.export --warehouse data/warehouse.snapshot.duckdb --out build/parquet
 
 Every table becomes <out>/<table>.parquet, and so do the main views. `reports`,
 `sections` and `metrics` are hive-partitioned by region instead:
@@ -40,11 +40,11 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from tasks import settings
-from warehouse.connect import connect
-from warehouse.errors import WarehouseError
-from warehouse.migrate import view_column_comments
-from warehouse.staging import utc_now
-from warehouse.tx import one_row
+from warehouse.backend.connect import connect
+from warehouse.backend.errors import WarehouseError
+from warehouse.backend.staging import utc_now
+from warehouse.backend.tx import one_row
+from warehouse.schema.migrate import view_column_comments
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _add_sheet(book: Workbook, con: duckdb.DuckDBPyConnection, name: str, query:
     columns, rows = [d[0] for d in result.description or []], result.fetchall()
     notes = dict(con.execute("select column_name, comment from duckdb_columns() "
                              f"where table_name = '{name}' and comment is not null").fetchall())  # fmt: skip
-    if not notes:  # a lake keeps no comments on a view's columns: as views/ writes them
+    if not notes:  # a lake keeps no comments on a view's columns: as schema/views/ writes them
         notes = {column: text for (view, column), text in view_column_comments().items() if view == name}
     sheet = book.create_sheet(name)
     sheet.append(columns)
@@ -170,7 +170,7 @@ def read_export(out: str | os.PathLike, name: str) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m warehouse.export", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m warehouse.analyst.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--warehouse", default=settings.WAREHOUSE,
                         help="DuckDB file or lake (ducklake:postgres:<dsn>) to export (default: %(default)s)")

@@ -10,11 +10,11 @@ its default database, over an in-memory DuckDB that keeps the writer's temporary
 
 What DuckLake (extension 1.5.5, format 1.0) cannot do, and what stands in for it:
 - No PRIMARY KEY, UNIQUE or CHECK constraints, no indexes, no sequences. The lake's tables
-  are those of the migrations without them (warehouse/migrate.py derives them); keys are kept
-  by the loader (tables.py: merge, insert_only, replace_children) and verified after every
+  are those of the migrations without them (warehouse/schema/migrate.py derives them); keys are kept
+  by the loader (schema/tables.py: merge, insert_only, replace_children) and verified after every
   load by the unique-key checks, CHECK constraints by checks of their own
-  (warehouse/quality.py); the search index's doc_id is a hash of the load and section there
-  (sql/search_index.sql), not a sequence's next value.
+  (warehouse/quality/checks.py); the search index's doc_id is a hash of the load and section there
+  (writer/sql/search_index.sql), not a sequence's next value.
 - No INSERT OR REPLACE / ON CONFLICT (they need a key): the writer's statements use MERGE
   INTO, which both backends run.
 - Appends never conflict: two transactions inserting the same new key both commit. So every
@@ -31,7 +31,7 @@ The extensions come from the wheels in the lock (duckdb-extension-ducklake,
 duckdb-extension-postgres-scanner): INSTALL from the file inside the installed package, then
 LOAD; DuckDB never asks the network for one (autoinstall off).
 
-`python -m warehouse.lake_cli` prints the analyst's ATTACH lines and what the lake's
+`python -m warehouse.analyst.lake_cli` prints the analyst's ATTACH lines and what the lake's
 snapshots wrote (make lake-demo, make lake-sql).
 """
 
@@ -54,8 +54,8 @@ from typing import TypeVar
 import duckdb
 
 from tasks import settings
-from warehouse.errors import WarehouseError
-from warehouse.tx import in_transaction, one_row
+from warehouse.backend.errors import WarehouseError
+from warehouse.backend.tx import in_transaction, one_row
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -307,7 +307,7 @@ def claim(con: duckdb.DuckDBPyConnection) -> None:
 CLAIMS_DDL = f"""
 create schema if not exists govetl_lake;
 create table if not exists {CLAIMS_TABLE} (claims bigint not null);
-comment on table {CLAIMS_TABLE} is 'One row, updated by every transaction that writes keyed rows, so that two of them never commit side by side (DuckLake has no unique constraints; warehouse/lake.py).';
+comment on table {CLAIMS_TABLE} is 'One row, updated by every transaction that writes keyed rows, so that two of them never commit side by side (DuckLake has no unique constraints; warehouse/backend/lake.py).';
 insert into {CLAIMS_TABLE} select 0 where not exists (select 1 from {CLAIMS_TABLE});
 """
 
