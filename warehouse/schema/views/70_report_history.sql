@@ -1,6 +1,6 @@
--- Every report, current or not, with what its history says beyond its versions (warehouse/
--- history.py): superseded by another key, rekeyed from a stand-in, gone, in conflict. What an
--- operator reads after a night that renumbered, removed or duplicated pages:
+-- Every report, current or not, with what its history says beyond its versions
+-- (warehouse/writer/history.py): superseded by another key, rekeyed from a stand-in, gone, in
+-- conflict. What an operator reads after a night that renumbered, removed or duplicated pages:
 --   select * from report_history where status <> 'current' or open_conflicts > 0
 create or replace view report_history as
 with versions as (
