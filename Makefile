@@ -44,12 +44,12 @@ bench: setup
 # every table and main view as Parquet under build/parquet, and the indicator table as
 # build/parquet/indicator_by_region_year.xlsx (see warehouse/README.md)
 export: setup
-	$(PY) -m warehouse.export --warehouse $(READ_FROM) --out build/parquet
+	$(PY) -m warehouse.analyst.export --warehouse $(READ_FROM) --out build/parquet
 
 # the DuckDB CLI (duckdb-cli, in the lock) on what analysts read, read-only: make sql [WAREHOUSE=...]
 sql: setup
 	@test -e $(READ_FROM) || { echo "no warehouse at $(READ_FROM): make demo writes one" >&2; exit 1; }
-	@$(PY) -m warehouse.upgrade --check $(READ_FROM)
+	@$(PY) -m warehouse.backend.upgrade --check $(READ_FROM)
 	$(VENV)/bin/duckdb -readonly $(READ_FROM)
 
 # the demo into a DuckLake (README "Running on DuckLake"): a PostgreSQL of its own for the catalog

@@ -45,7 +45,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from analysis.fonts import find_cjk_font
 from tasks import settings
-from warehouse.connect import open_for_reading
+from warehouse.backend.connect import open_for_reading
 
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType

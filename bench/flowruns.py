@@ -26,7 +26,7 @@ import duckdb
 
 from bench.machine import process_memory_mb
 from tasks.settings import PROJECT_ROOT
-from warehouse.tx import one_row
+from warehouse.backend.tx import one_row
 
 if TYPE_CHECKING:
     from resource import struct_rusage  # os.wait4's third item (os has no struct_rusage)

@@ -18,11 +18,11 @@ from pathlib import Path
 from tasks.records import Section
 from tasks import settings
 from tasks.settings import PROJECT_ROOT
-from warehouse.connect import connect
-from warehouse.load import load_pages
-from warehouse.search import rebuild_search_index
+from warehouse.backend.connect import connect
+from warehouse.writer.load import load_pages
+from warehouse.writer.search import rebuild_search_index
 from tests.reports import T0, make_page
-from warehouse.tx import one_row
+from warehouse.backend.tx import one_row
 
 log = logging.getLogger(__name__)
 

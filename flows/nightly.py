@@ -29,8 +29,8 @@ from tasks import settings
 from tasks.crawl.archive import RawArchive, shown_setting
 from tasks.crawl.runlock import run_lock
 from tasks.sources import read_sources, select_sources
-from warehouse.lake import is_lake
-from warehouse.rebuild import check_warehouse
+from warehouse.backend.lake import is_lake
+from warehouse.backend.rebuild import check_warehouse
 
 
 # The ignore below: Prefect annotates task_runner as TaskRunner[PrefectFuture[Any]], invariant

@@ -2,8 +2,8 @@
 
     python -m flows.rebuild --warehouse data/warehouse.duckdb [--archive DIR|postgres:DSN] [--sources sources.yaml]
 
-The command a damaged warehouse names (warehouse/rebuild.py: check_warehouse). Every archived
-fetch that brought a page (outcome fetched) is extracted again and loaded in fetch order, a
+The command a damaged warehouse names (warehouse/backend/rebuild.py: check_warehouse). Every
+archived fetch that brought a page (outcome fetched) is extracted again and loaded in fetch order, a
 batch never holding two fetches of one URL nor fetches of two runs, so each page's
 successive contents become successive versions, dated by their fetches, and a page that
 took a 索引号, changed it or lost its page is told as the nights told it. Then the fetch log,
@@ -41,10 +41,10 @@ from tasks.pages import page_record
 from tasks.records import FetchOutcome, PageRecord, Source
 from tasks.sources import SourceConfigError, read_sources
 from tasks.steps import load_isolating
-from warehouse.connect import snapshot
-from warehouse.errors import WarehouseError
-from warehouse.lake import LakeError, is_lake, lake_of
-from warehouse.rebuild import RebuildResult, rebuild_warehouse
+from warehouse.backend.connect import snapshot
+from warehouse.backend.errors import WarehouseError
+from warehouse.backend.lake import LakeError, is_lake, lake_of
+from warehouse.backend.rebuild import RebuildResult, rebuild_warehouse
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from tasks import settings
 from tasks.crawl.archive import RawArchive, shown_setting
 from tasks.crawl.runlock import run_lock
 from tasks.sources import read_sources
-from warehouse.lake import is_lake
-from warehouse.rebuild import check_warehouse
+from warehouse.backend.lake import is_lake
+from warehouse.backend.rebuild import check_warehouse
 
 
 @flow(name="reprocess-archive")

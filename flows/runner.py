@@ -47,9 +47,9 @@ from tasks.extract.compiled import stale_build_note
 from tasks.sources import SourceConfigError, read_sources, select_sources
 from tasks.summary import RunSummary, SourceCounts, artifact_rows, format_summary, summary_markdown
 from warehouse import WarehouseDamaged, WarehouseFormatError, WarehouseLockedError
-from warehouse.connect import check_format
-from warehouse.lake import LakeError, is_lake
-from warehouse.rebuild import check_warehouse
+from warehouse.backend.connect import check_format
+from warehouse.backend.lake import LakeError, is_lake
+from warehouse.backend.rebuild import check_warehouse
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from tasks.records import LoadOutcome, Source
 from tasks.steps import BatchLoader, Timed, batches, crawl_sources
 from tasks.summary import RunSummary, SourceCounts
 from warehouse import connect, finish_run, record_fetch_log, run_checks, snapshot, start_run
-from warehouse.history import history_notes
-from warehouse.runs import RUN_COUNTS
+from warehouse.writer.history import history_notes
+from warehouse.writer.runs import RUN_COUNTS
 
 log = logging.getLogger(__name__)
 

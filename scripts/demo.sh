@@ -9,4 +9,4 @@ SOURCES=${SOURCES:-sources.yaml}
 trap stop_sample EXIT
 serve_sample
 "$PY" -m flows.nightly --sources "$SOURCES" --warehouse "$WAREHOUSE"
-"$PY" -m warehouse.examples --warehouse "$WAREHOUSE" --only dibao_standard_by_region
+"$PY" -m warehouse.analyst.examples --warehouse "$WAREHOUSE" --only dibao_standard_by_region

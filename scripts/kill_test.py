@@ -45,7 +45,7 @@ import duckdb  # noqa: E402
 
 from sample_site import SampleSiteServer, build_sample_corpus  # noqa: E402
 from sample_site.content import load_sample_sites  # noqa: E402
-from warehouse.tx import one_row  # noqa: E402
+from warehouse.backend.tx import one_row  # noqa: E402
 
 STAGES = ("fetch", "extract", "load", "finalise")
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
@@ -58,7 +58,7 @@ import sys
 from pathlib import Path
 stage, nth, marker = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
 args = sys.argv[sys.argv.index("--") + 1:]
-import flows.stages, tasks.crawl.fetch, tasks.steps, warehouse.load
+import flows.stages, tasks.crawl.fetch, tasks.steps, warehouse.writer.load
 calls = []
 
 def marking(real):
@@ -74,7 +74,7 @@ if stage == "fetch":
 elif stage == "extract":
     tasks.steps.page_record = marking(tasks.steps.page_record)
 elif stage == "load":
-    warehouse.load._merge = marking(warehouse.load._merge)
+    warehouse.writer.load._merge = marking(warehouse.writer.load._merge)
 else:
     flows.stages.record_fetch_log = marking(flows.stages.record_fetch_log)
 from flows.nightly import main

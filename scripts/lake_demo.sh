@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make lake-demo: the demo into a DuckLake (warehouse/lake.py). A PostgreSQL of its own for the
-# catalog (tests/postgres.py, data and log in $LAKE_DEMO_DIR/postgres, stopped at the end), the
+# make lake-demo: the demo into a DuckLake (warehouse/backend/lake.py). A PostgreSQL of its own for
+# the catalog (tests/postgres.py, data and log in $LAKE_DEMO_DIR/postgres, stopped at the end), the
 # lake's Parquet files in $LAKE_DEMO_DIR/files, the raw archive in $LAKE_DEMO_DIR/archive; the
 # sample site served on loopback; the nightly flow run twice, the second run writing nothing
 # (its counts, and the lake's snapshots: none writes a data table); then an example query.
@@ -21,11 +21,11 @@ serve_sample
 
 echo; echo "== run 1"
 "$PY" -m flows.nightly --sources "$SOURCES" --warehouse "$LAKE"
-before=$("$PY" -m warehouse.lake_cli snapshot "$LAKE")
+before=$("$PY" -m warehouse.analyst.lake_cli snapshot "$LAKE")
 
 echo; echo "== run 2: the same pages again"
 "$PY" -m flows.nightly --sources "$SOURCES" --warehouse "$LAKE"
-"$PY" -m warehouse.lake_cli changes "$LAKE" --since "$before"
+"$PY" -m warehouse.analyst.lake_cli changes "$LAKE" --since "$before"
 
-"$PY" -m warehouse.examples --warehouse "$LAKE" --only dibao_standard_by_region
+"$PY" -m warehouse.analyst.examples --warehouse "$LAKE" --only dibao_standard_by_region
 echo; echo "the DuckDB CLI on this lake, read-only: make lake-sql (it starts this PostgreSQL for the session)"

@@ -31,10 +31,10 @@ from tasks.pages import page_record  # noqa: E402
 from tasks.records import FetchOutcome, PageRecord  # noqa: E402
 from tasks.sources import expand_env, load_sources  # noqa: E402
 from tests.postgres import LocalPostgres  # noqa: E402
-from warehouse.connect import connect  # noqa: E402
-from warehouse.lake import forget_instances, lake_of  # noqa: E402
-from warehouse.load import load_pages  # noqa: E402
-from warehouse.tables import data_tables  # noqa: E402
+from warehouse.backend.connect import connect  # noqa: E402
+from warehouse.backend.lake import forget_instances, lake_of  # noqa: E402
+from warehouse.schema.tables import data_tables  # noqa: E402
+from warehouse.writer.load import load_pages  # noqa: E402
 
 BASE = "http://127.0.0.1:8765"
 

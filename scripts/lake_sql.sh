@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make lake-sql: the DuckDB CLI (duckdb-cli, the lock's 1.5.5) on a lake, read-only, after the
-# lines `python -m warehouse.lake_cli sql` prints (extensions installed from the wheels, ATTACH …
-# (READ_ONLY), USE lake). LAKE names the lake (ducklake:postgres:<dsn>); unset, GOVETL_WAREHOUSE
+# lines `python -m warehouse.analyst.lake_cli sql` prints (extensions installed from the wheels,
+# ATTACH … (READ_ONLY), USE lake). LAKE names the lake (ducklake:postgres:<dsn>); unset, GOVETL_WAREHOUSE
 # if it names one, else the lake of make lake-demo, whose PostgreSQL runs for the session.
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
@@ -18,6 +18,6 @@ if [[ "$LAKE" != ducklake:* ]]; then
     LAKE="ducklake:postgres:$LAKE_DSN"
 fi
 mkdir -p build
-"$PY" -m warehouse.lake_cli sql "$LAKE" >build/lake-attach.sql
+"$PY" -m warehouse.analyst.lake_cli sql "$LAKE" >build/lake-attach.sql
 echo "$LAKE, read-only (build/lake-attach.sql attached it)"
 "$(dirname "$PY")/duckdb" -init build/lake-attach.sql

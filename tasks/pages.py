@@ -23,7 +23,7 @@ from tasks.crawl.encoding import decode_html
 from tasks.extract import extract_page
 from tasks.extract.vocab import page_rules
 from tasks.records import Extraction, PageRecord, Source
-from warehouse.search import section_words
+from warehouse.writer.search import section_words
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ SOURCES_FILE = Path(_env("SOURCES_FILE", str(PROJECT_ROOT / "sources.yaml")))
 WAREHOUSE_PATH = Path(_env("WAREHOUSE_PATH", str(PROJECT_ROOT / "data" / "warehouse.duckdb")))
 # The warehouse a run loads: a DuckDB file (WAREHOUSE_PATH, the default) or a DuckLake whose
 # catalog is a PostgreSQL database, written `ducklake:postgres:<libpq key=value DSN>`, e.g.
-# `ducklake:postgres:host=db.internal port=5432 user=govetl dbname=govetl_lake` (warehouse/lake.py).
+# `ducklake:postgres:host=db.internal port=5432 user=govetl dbname=govetl_lake`
+# (warehouse/backend/lake.py).
 # A password belongs in ~/.pgpass or PGPASSWORD rather than here: it would show in `runs.parameters`.
 WAREHOUSE = _env("WAREHOUSE", str(WAREHOUSE_PATH))
 # Where a new lake keeps its Parquet files: a directory, or object storage (s3://bucket/prefix/,
@@ -111,9 +112,9 @@ GONE_RECHECK_AFTER_DAYS = float(_env("GONE_RECHECK_AFTER_DAYS", "30"))
 BATCH_SIZE = int(_env("BATCH_SIZE", "50"))  # pages per fetch and extract task
 # A load transaction commits once its staged batches hold this many rows (reports, sections,
 # metrics, ranks; about 200 a report), and at the end of the load: its fixed costs (the merge's
-# statements over whole tables) are paid per transaction, not per batch (warehouse/load.py).
+# statements over whole tables) are paid per transaction, not per batch (warehouse/writer/load.py).
 # A transaction this large writes its full row groups straight into the file as it inserts
-# them (warehouse/connect.py), where one of 50,000 rows went to the WAL at commit and was
+# them (warehouse/backend/connect.py), where one of 50,000 rows went to the WAL at commit and was
 # written again by the checkpoint that followed: at 10,000 pages (1.95 M rows, load alone),
 # 50,000 rows loaded 34,000 rows/s, 250,000 rows 64,000-69,000 rows/s in less memory.
 LOAD_TRANSACTION_ROWS = int(_env("LOAD_TRANSACTION_ROWS", "250000"))

@@ -34,8 +34,8 @@ from tasks.extract.compiled import is_compiled
 from tasks.pages import ArchivedPage, page_record
 from tasks.records import LoadOutcome, PageRecord, Source
 from warehouse import load_pages
-from warehouse.load import StagedPages, checkpoint
-from warehouse.connect import memory_limit
+from warehouse.backend.connect import memory_limit
+from warehouse.writer.load import StagedPages, checkpoint
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -96,7 +96,7 @@ def extractor_note() -> str:
 
 class BatchLoader:
     """The loading half of a run, in the flow's process: each extracted batch is staged as it
-    comes (warehouse.load.StagedPages), and a load transaction commits once
+    comes (warehouse.writer.load.StagedPages), and a load transaction commits once
     `rows_per_transaction` rows are staged, and at `finish`; then its pages are marked loaded
     in the raw archive. `add` and `finish` return the outcomes of what they committed.
 
@@ -158,7 +158,7 @@ class BatchLoader:
         return outcomes
 
     def checkpoint(self) -> None:
-        """Write what was committed into the main file (warehouse.load.checkpoint), which
+        """Write what was committed into the main file (warehouse.writer.load.checkpoint), which
         also lets the writer drop the keys' indexes from its memory."""
         checkpoint(self.con)
         self.rows_since_checkpoint = 0

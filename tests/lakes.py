@@ -20,9 +20,9 @@ import pytest
 
 from tasks import settings
 from tests.postgres import LocalPostgres
-from warehouse.connect import connect
-from warehouse.lake import Lake, forget_instances, open_lake
-from warehouse.migrate import migrate
+from warehouse.backend.connect import connect
+from warehouse.backend.lake import Lake, forget_instances, open_lake
+from warehouse.schema.migrate import migrate
 
 BACKENDS = ("file", "lake")
 both_backends = pytest.mark.parametrize("backend", BACKENDS, indirect=True)

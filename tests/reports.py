@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from tasks.records import Extraction, Metric, PageRecord, Rank, Report, Section
-from warehouse.tx import one_row
+from warehouse.backend.tx import one_row
 
 T0 = datetime(2024, 3, 1, 2, 0, 0)
 

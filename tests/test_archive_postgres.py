@@ -32,7 +32,7 @@ from tasks.crawl.archive import ArchiveDamagedError, ArchiveUnavailableError, Po
 from tasks.records import FetchOutcome, FetchResult
 from tests.postgres import LocalPostgres
 from tests.archive_backends import archive_database, count, env_for, postgres_location, query, setting  # noqa: F401
-from warehouse.tables import data_tables
+from warehouse.schema.tables import data_tables
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -36,8 +36,8 @@ from flows.reprocess import reprocess
 from sample_site import SampleSiteServer
 from sample_site.content import load_sample_sites
 from tasks.settings import PROJECT_ROOT
-from warehouse.connect import connect
-from warehouse.tables import data_tables
+from warehouse.backend.connect import connect
+from warehouse.schema.tables import data_tables
 from tests.faultserver import FakeSite, FaultRequestHandler, FaultServer, Handler, report_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]

@@ -2,7 +2,7 @@
 command converting it, and that command carries it over whole.
 
 The 2.0 warehouse is made by a real DuckDB 2.0 process: the project's own writer, run
-under DuckDB 2.0.0 (installed by warehouse.upgrade.install_duckdb into build/, as the
+under DuckDB 2.0.0 (installed by warehouse.backend.upgrade.install_duckdb into build/, as the
 conversion itself does) without migration 0008, as the warehouses written under 2.0 are.
 That install needs the package registry once: without it these tests skip, saying so.
 """
@@ -19,10 +19,10 @@ import duckdb
 import pytest
 
 from tasks.settings import PROJECT_ROOT
-from warehouse.connect import connect, open_for_reading, snapshot_path, storage_header
-from warehouse.errors import WarehouseFormatError
-from warehouse.load import load_pages
-from warehouse.upgrade import UpgradeError, install_duckdb, upgrade
+from warehouse.backend.connect import connect, open_for_reading, snapshot_path, storage_header
+from warehouse.backend.errors import WarehouseFormatError
+from warehouse.backend.upgrade import UpgradeError, install_duckdb, upgrade
+from warehouse.writer.load import load_pages
 from tests.reports import later, make_page, sections_for
 
 OLD_DUCKDB = "2.0.0"
@@ -48,16 +48,16 @@ import duckdb
 assert duckdb.__version__ == sys.argv[2], duckdb.__version__
 path, work = Path(sys.argv[1]), Path(sys.argv[1]).parent
 migrations, views = work / "migrations-0007", work / "views-0007"
-migrate = importlib.import_module("warehouse.migrate")
+migrate = importlib.import_module("warehouse.schema.migrate")
 migrations.mkdir()
 for m in migrate.list_migrations():
     if m.version not in (8, 13):  # a warehouse before 0008 is before 0013 too (it remakes search_sections)
         shutil.copy(m.path, migrations / m.name)
 shutil.copytree(migrate.VIEWS_DIR, views, ignore=shutil.ignore_patterns("60_search.sql"))
 migrate.MIGRATIONS_DIR, migrate.VIEWS_DIR = migrations, views
-importlib.import_module("warehouse.connect").STORAGE_VERSION = "latest"  # 2.0's own format
+importlib.import_module("warehouse.backend.connect").STORAGE_VERSION = "latest"  # 2.0's own format
 from tests.test_search import _SEARCH_INDEX_0007, _pages
-importlib.import_module("warehouse.load")._index_sections = lambda c, *_: c.execute(_SEARCH_INDEX_0007)
+importlib.import_module("warehouse.writer.load")._index_sections = lambda c, *_: c.execute(_SEARCH_INDEX_0007)
 from warehouse import connect, finish_run, load_pages, record_fetch_log, run_checks, snapshot, start_run
 from tests.reports import T0, later, make_page
 con = connect(path)
@@ -115,7 +115,7 @@ def test_a_2_0_warehouse_is_refused_in_one_line_that_names_the_conversion(wareho
         connect(warehouse_v2)
     message = str(refused.value)
     assert "\n" not in message and str(warehouse_v2) in message and "DuckDB 2.0.0" in message
-    assert f"python -m warehouse.upgrade {warehouse_v2}" in message
+    assert f"python -m warehouse.backend.upgrade {warehouse_v2}" in message
     # a nightly run stops before it starts (no crawl, no Prefect server), in that one line
     done = subprocess.run([sys.executable, "-m", "flows.nightly", "--warehouse", str(warehouse_v2)], cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -123,20 +123,20 @@ def test_a_2_0_warehouse_is_refused_in_one_line_that_names_the_conversion(wareho
     # the readers open the analysts' snapshot, a copy in the same format: converting the
     # warehouse publishes it again
     snapshot = snapshot_path(warehouse_v2)
-    for command in (["warehouse.examples", "--warehouse", warehouse_v2], ["warehouse.export", "--out", "x",
-                    "--warehouse", snapshot], ["warehouse.upgrade", "--check", snapshot]):  # fmt: skip
+    for command in (["warehouse.analyst.examples", "--warehouse", warehouse_v2], ["warehouse.analyst.export", "--out", "x",
+                    "--warehouse", snapshot], ["warehouse.backend.upgrade", "--check", snapshot]):  # fmt: skip
         done = subprocess.run([sys.executable, "-m", *map(str, command)], cwd=PROJECT_ROOT,
                               capture_output=True, text=True, timeout=120)  # fmt: skip
         assert done.returncode == 1, command
         [line] = done.stderr.strip().splitlines()
         assert line.startswith(f"{snapshot} is in the storage format of DuckDB 2.0.0"), command
         assert line.endswith(f"convert the warehouse it is a snapshot of once with "
-                             f"`python -m warehouse.upgrade {warehouse_v2}` (it keeps a backup)"), command
+                             f"`python -m warehouse.backend.upgrade {warehouse_v2}` (it keeps a backup)"), command
 
 
 def test_the_conversion_carries_everything_over(duckdb2, warehouse_v2) -> None:
     before = _contents(duckdb2, warehouse_v2)
-    done = subprocess.run([sys.executable, "-m", "warehouse.upgrade", str(warehouse_v2)], cwd=PROJECT_ROOT,
+    done = subprocess.run([sys.executable, "-m", "warehouse.backend.upgrade", str(warehouse_v2)], cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "row counts equal" in done.stdout and "0008_search_words.sql" in done.stdout
@@ -172,6 +172,6 @@ def test_a_warehouse_in_this_duckdbs_format_needs_no_conversion(tmp_path) -> Non
     path = tmp_path / "w.duckdb"
     connect(path).close()
     assert upgrade(path) is None
-    done = subprocess.run([sys.executable, "-m", "warehouse.upgrade", "--check", str(path)], cwd=PROJECT_ROOT,
+    done = subprocess.run([sys.executable, "-m", "warehouse.backend.upgrade", "--check", str(path)], cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert (done.returncode, done.stderr) == (0, "")

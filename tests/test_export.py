@@ -10,10 +10,10 @@ import pytest
 from openpyxl import load_workbook
 
 from tasks.records import Metric
-from warehouse.connect import connect
-from warehouse.export import PARTITIONED, WORKBOOK, export_warehouse, read_export
-from warehouse.load import load_pages
-from warehouse.tables import TABLES
+from warehouse.analyst.export import PARTITIONED, WORKBOOK, export_warehouse, read_export
+from warehouse.backend.connect import connect
+from warehouse.schema.tables import TABLES
+from warehouse.writer.load import load_pages
 from tests.lakes import both_backends
 from tests.reports import T0, make_page, metrics_for, sections_for
 

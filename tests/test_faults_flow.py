@@ -40,7 +40,7 @@ from tasks.settings import PROJECT_ROOT
 from tasks.sources import load_sources
 from tasks.summary import RunSummary, format_summary
 from warehouse import connect
-from warehouse.tables import data_tables
+from warehouse.schema.tables import data_tables
 from tests.lakes import both_backends
 from tests.faultserver import (
     PDF_BODY,
@@ -67,7 +67,7 @@ FAST_ENV = {
     "GOVETL_RETRY_BACKOFF_MAX": "0.05", "GOVETL_RETRY_AFTER_MAX": "2",
 }  # fmt: skip
 
-# A driver for subprocess runs: wraps warehouse.load._merge so that, on its Nth call
+# A driver for subprocess runs: wraps warehouse.writer.load._merge so that, on its Nth call
 # (one call per load batch), after the batch's rows are written and BEFORE the
 # transaction commits, it touches a marker file, then holds until a release file appears
 # (or for a minute). Then runs the real CLI entry point.
@@ -75,7 +75,7 @@ FAST_ENV = {
 DRIVER = """
 import os, sys, time
 from pathlib import Path
-import warehouse.load as load
+import warehouse.writer.load as load
 
 marker, release, nth = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 args = sys.argv[sys.argv.index("--") + 1:]

@@ -21,10 +21,10 @@ from tasks.summary import format_summary
 from tests.faultserver import not_found, redirect_to, report_page
 from tests.test_faults_flow import (Harness, assert_whole, children_by_report, expected_children, good_site,  # noqa: F401
                                     h, index_no, server)  # fmt: skip  (h, server: the fixtures)
-from warehouse.errors import WarehouseDamaged
-from warehouse.export import export_warehouse
-from warehouse.history import keyed_tables
-from warehouse.rebuild import check_warehouse
+from warehouse.analyst.export import export_warehouse
+from warehouse.backend.errors import WarehouseDamaged
+from warehouse.backend.rebuild import check_warehouse
+from warehouse.writer.history import keyed_tables
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

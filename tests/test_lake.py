@@ -1,5 +1,5 @@
-"""The warehouse as a DuckLake on a PostgreSQL catalog (warehouse/lake.py): extensions from the
-wheels, the schema the migrations make there, what conflicts and how it is retried, two
+"""The warehouse as a DuckLake on a PostgreSQL catalog (warehouse/backend/lake.py): extensions from
+the wheels, the schema the migrations make there, what conflicts and how it is retried, two
 processes writing at once, the run lock per source, a catalog that is down, the analyst's
 read-only CLI. The behaviour both backends share runs on both in test_warehouse.py,
 test_pipeline.py, test_faults_flow.py, test_export.py and test_search.py (@both_backends)."""
@@ -20,12 +20,12 @@ from tasks import settings
 from tasks.crawl.runlock import RunLockedError, RunLockUnavailable, run_lock
 from tasks.settings import PROJECT_ROOT
 from tests.reports import T0, make_page
-from warehouse import lake as lakes
-from warehouse.connect import connect
-from warehouse.load import load_pages
-from warehouse.migrate import lake_table_ddl, list_migrations, migrate, reference
-from warehouse.quality import run_checks
-from warehouse.tables import TABLES
+from warehouse.backend import lake as lakes
+from warehouse.backend.connect import connect
+from warehouse.quality.checks import run_checks
+from warehouse.schema.migrate import lake_table_ddl, list_migrations, migrate, reference
+from warehouse.schema.tables import TABLES
+from warehouse.writer.load import load_pages
 
 LEDGER = {"runs", "run_sources", "loads", "fetch_log"}
 
@@ -149,8 +149,8 @@ import logging, sys, time
 from pathlib import Path
 logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
 from tests.reports import T0, make_page
-from warehouse.connect import connect
-from warehouse.load import load_pages
+from warehouse.backend.connect import connect
+from warehouse.writer.load import load_pages
 target, source, batches, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 con = connect(target)
 while not go.exists():
@@ -249,7 +249,7 @@ def test_an_analyst_attaches_the_lake_read_only_from_the_duckdb_cli(new_lake) ->
     target = new_lake()
     with connect(target) as con:
         load_pages(con, "run-1", [make_page("CLI-1")], T0)
-    lines = subprocess.run([sys.executable, "-m", "warehouse.lake_cli", "sql", target], cwd=PROJECT_ROOT,
+    lines = subprocess.run([sys.executable, "-m", "warehouse.analyst.lake_cli", "sql", target], cwd=PROJECT_ROOT,
                            capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "install '" in lines and "(read_only)" in lines
     cli = Path(sys.executable).with_name("duckdb")
@@ -305,7 +305,7 @@ def test_two_nightly_runs_of_different_sources_at_once_load_everything_once(new_
 
 
 def test_a_run_closes_as_abandoned_only_the_running_runs_that_share_a_source_with_it(new_lake) -> None:
-    from warehouse.runs import start_run
+    from warehouse.writer.runs import start_run
 
     with connect(new_lake()) as con:
         start_run(con, "a-1", parameters={"sources": ["alpha"]})

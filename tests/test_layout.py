@@ -19,6 +19,12 @@ FORBIDDEN = {
                       "urllib.request", "http.client", "socket", "duckdb", "warehouse", "flows"),
     "tasks/crawl": ("tasks.steps", "prefect", "duckdb", "warehouse", "flows"),
     "warehouse": ("tests", "bench", "pytest", "prefect", "flows"),
+    # the warehouse's stages (warehouse/README.md, "Layout"): the readers' command lines are
+    # imported by no stage, the checks and the writer never import each other
+    "warehouse/backend": ("warehouse.analyst",),
+    "warehouse/schema": ("warehouse.analyst", "warehouse.quality"),
+    "warehouse/writer": ("warehouse.analyst", "warehouse.quality"),
+    "warehouse/quality": ("warehouse.analyst", "warehouse.writer"),
     "tasks": ("tests", "bench", "pytest"),
     "flows": ("tests", "bench", "pytest"),
 }
@@ -66,3 +72,13 @@ def test_tasks_top_level_holds_only_the_steps_and_what_every_stage_shares():
     for package in ("crawl", "extract"):
         doc = ast.get_docstring(ast.parse((PROJECT_ROOT / "tasks" / package / "__init__.py").read_text("utf-8")))
         assert doc and "import" in doc, f"tasks/{package}/__init__.py must say what it owns and must not import"
+
+
+def test_warehouse_top_level_holds_only_the_package_and_its_stages():
+    top = sorted(p.name for p in (PROJECT_ROOT / "warehouse").iterdir() if p.name != "__pycache__")
+    stages = ["analyst", "backend", "quality", "schema", "writer"]
+    assert top == sorted(["README.md", "__init__.py", *stages])
+    for stage in stages:
+        module = ast.parse((PROJECT_ROOT / "warehouse" / stage / "__init__.py").read_text("utf-8"))
+        assert ast.get_docstring(module), f"warehouse/{stage}/__init__.py must say what the stage is"
+        assert len(module.body) == 1, f"warehouse/{stage}/__init__.py must not import: import its modules by name"

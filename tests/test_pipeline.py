@@ -13,9 +13,9 @@ from flows.nightly import nightly
 from sample_site import Resource
 from sample_site.content import load_sample_sites
 from sample_site.render import render_article
-from warehouse.connect import connect
-from warehouse.lake import current_snapshot, is_lake, tables_changed_since
-from warehouse.tables import data_tables
+from warehouse.backend.connect import connect
+from warehouse.backend.lake import current_snapshot, is_lake, tables_changed_since
+from warehouse.schema.tables import data_tables
 from tests.lakes import BACKENDS
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ import yaml
 from evaluation.real import REAL_DIR, real_pages_available
 from flows.nightly import nightly
 from sample_site import Corpus, Resource, SampleSiteServer
-from warehouse.tables import data_tables
+from warehouse.schema.tables import data_tables
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not real_pages_available(), reason="../shared/real_pages is not beside the repository")]

@@ -1,6 +1,6 @@
 """A damaged warehouse is named with the command that heals it; that command rebuilds the
-warehouse from the raw archive with its version history (warehouse/rebuild.py, flows/rebuild.py).
-No network: the archive is written here, page by page, as a crawler would have."""
+warehouse from the raw archive with its version history (warehouse/backend/rebuild.py,
+flows/rebuild.py). No network: the archive is written here, page by page, as a crawler would have."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from tasks.crawl.archive import ArchivedFetch, RawArchive
 from tasks.records import FetchOutcome, FetchResult
 from tasks.settings import PROJECT_ROOT
 from tests.faultserver import report_page
-from warehouse.connect import connect
-from warehouse.errors import WarehouseDamaged
-from warehouse.load import load_pages
-from warehouse.rebuild import check_warehouse, damage_of, rebuild_command
+from warehouse.backend.connect import connect
+from warehouse.backend.errors import WarehouseDamaged
+from warehouse.backend.rebuild import check_warehouse, damage_of, rebuild_command
+from warehouse.writer.load import load_pages
 from tests.reports import T0, make_page
 
 pytestmark = pytest.mark.timeout(120)

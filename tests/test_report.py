@@ -22,8 +22,8 @@ from analysis.report import (NO_YEAR, NOT_COMPARABLE, OTHER, PLOTTED, PREVIOUS, 
                              cell_id, comparable_runs, format_value, load_config, main,
                              split_sentence, value_status, year_runs)
 from tasks.records import Metric, Section
-from warehouse.connect import connect, snapshot
-from warehouse.load import load_pages
+from warehouse.backend.connect import connect, snapshot
+from warehouse.writer.load import load_pages
 from tests.reports import T0, later, make_page
 
 CHARTS = [chart.slug for chart in load_config().charts]

@@ -16,10 +16,10 @@ import duckdb
 import pytest
 
 from tasks.records import Section
-from warehouse.connect import connect
-from warehouse.load import load_pages
-from warehouse.migrate import VIEWS_DIR, list_migrations
-from warehouse.search import fill_missing_words, mark_words, rebuild_search_index
+from warehouse.backend.connect import connect
+from warehouse.schema.migrate import VIEWS_DIR, list_migrations
+from warehouse.writer.load import load_pages
+from warehouse.writer.search import fill_missing_words, mark_words, rebuild_search_index
 from tests.lakes import both_backends
 from tests.reports import T0, later, make_page, sections_for
 
@@ -184,9 +184,9 @@ def _indexed_before(version: int, index_sql: str, tmp_path: Path, monkeypatch: p
     shutil.copytree(VIEWS_DIR, views, ignore=shutil.ignore_patterns("60_search.sql"))  # binds to newer columns
     path = tmp_path / f"before-{version}.duckdb"
     with monkeypatch.context() as old_code:
-        old_code.setattr(importlib.import_module("warehouse.migrate"), "MIGRATIONS_DIR", migrations)
-        old_code.setattr(importlib.import_module("warehouse.migrate"), "VIEWS_DIR", views)
-        old_code.setattr(importlib.import_module("warehouse.load"), "_index_sections",
+        old_code.setattr(importlib.import_module("warehouse.schema.migrate"), "MIGRATIONS_DIR", migrations)
+        old_code.setattr(importlib.import_module("warehouse.schema.migrate"), "VIEWS_DIR", views)
+        old_code.setattr(importlib.import_module("warehouse.writer.load"), "_index_sections",
                          lambda c, *_: c.execute(index_sql))
         con = connect(path)
         load_pages(con, "run-1", _pages(), T0)
@@ -235,7 +235,7 @@ def test_migration_0008_marks_the_words_of_an_existing_index(con, tmp_path, monk
 
 def test_filling_the_words_resumes_where_it_stopped(con, tmp_path, monkeypatch) -> None:
     old = _warehouse_indexed_before_0008(tmp_path, monkeypatch)
-    search = importlib.import_module("warehouse.search")
+    search = importlib.import_module("warehouse.writer.search")
     calls = []
 
     def fail_on_second(c: duckdb.DuckDBPyConnection) -> None:
@@ -247,7 +247,7 @@ def test_filling_the_words_resumes_where_it_stopped(con, tmp_path, monkeypatch) 
     real = search._fill_words
     with monkeypatch.context() as broken:
         broken.setattr(search, "_fill_words", fail_on_second)
-        broken.setattr(importlib.import_module("warehouse.migrate"), "BACKFILLS",
+        broken.setattr(importlib.import_module("warehouse.schema.migrate"), "BACKFILLS",
                        {8: lambda c: fill_missing_words(c, reports_per_transaction=1)})
         with pytest.raises(RuntimeError, match="killed"):
             connect(old)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tasks.steps import load_isolating
-from warehouse.connect import connect, memory_limit
+from warehouse.backend.connect import connect, memory_limit
 from tests.reports import T0, make_page
 
 

@@ -15,17 +15,17 @@ import pytest
 
 from tasks.records import Metric, Section
 from tasks import settings
-from warehouse.connect import connect, memory_limit
-from warehouse.errors import MigrationError, WarehouseKeyError
-from warehouse.history import history_notes
-from warehouse.load import StagedPages, count_outcomes, load_pages, record_fetch_log
-from warehouse.migrate import VIEWS_DIR, list_migrations, migrate
-from warehouse.quality import run_checks
-from warehouse.runs import finish_run, start_run
-from warehouse.tables import TABLES, data_tables
+from warehouse.backend.connect import connect, memory_limit
+from warehouse.backend.errors import MigrationError, WarehouseKeyError
+from warehouse.quality.checks import run_checks
+from warehouse.schema.migrate import VIEWS_DIR, list_migrations, migrate
+from warehouse.schema.tables import TABLES, data_tables
+from warehouse.writer.history import history_notes
+from warehouse.writer.load import StagedPages, count_outcomes, load_pages, record_fetch_log
+from warehouse.writer.runs import finish_run, start_run
 from tests.lakes import both_backends
 from tests.reports import T0, later, make_page, metrics_for, sections_for, table_checksums
-from warehouse.tx import transaction
+from warehouse.backend.tx import transaction
 
 DATA_TABLES = data_tables()
 
@@ -67,7 +67,7 @@ def test_unit_vocabulary_covers_the_extractors_units(con) -> None:
         select distinct u.unit_norm from read_csv(?, header = true, all_varchar = true) as u
         anti join unit_vocabulary as v using (unit_norm)
         where u.unit_norm is not null""", [str(units)]).fetchall()
-    assert unknown == [], "extend warehouse/seeds/unit_vocabulary.csv"
+    assert unknown == [], "extend warehouse/schema/seeds/unit_vocabulary.csv"
 
 
 def test_migrate_refuses_an_edited_or_missing_migration(con) -> None:
@@ -90,7 +90,7 @@ def test_changed_views_are_reapplied(con, tmp_path, monkeypatch) -> None:
     outline.write_text(outline.read_text(encoding="utf-8").replace(
         "comment on view report_outline is '", "comment on view report_outline is 'EDITED "),
         encoding="utf-8")
-    monkeypatch.setattr(importlib.import_module("warehouse.migrate"), "VIEWS_DIR", views)
+    monkeypatch.setattr(importlib.import_module("warehouse.schema.migrate"), "VIEWS_DIR", views)
     assert migrate(con) == ["views/20_report_outline.sql"]
     assert one(con, "select comment from duckdb_views() where view_name = 'report_outline'"
                )[0].startswith("EDITED ")
@@ -236,7 +236,7 @@ def _stored(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
 def test_a_transaction_of_many_batches_stores_what_one_batch_would(con, tmp_path, monkeypatch) -> None:
     # Each batch copied into the staged tables on its own (create, then appends), as a
     # nightly run's transaction of thousands of pages is; a changed report's rows replaced.
-    monkeypatch.setattr("warehouse.load.HOLD_ROWS", 1)
+    monkeypatch.setattr("warehouse.writer.load.HOLD_ROWS", 1)
     first = [make_page("IDX-1"), make_page("IDX-2"), make_page("IDX-3")]
     batches = [[make_page("IDX-1", body="changed", fetched_at=later(60)), make_page("IDX-4")],
                [make_page("IDX-5"), make_page("IDX-2", fetched_at=later(60))],
@@ -272,7 +272,7 @@ def test_failure_mid_load_rolls_back_the_whole_batch(con, monkeypatch) -> None:
     def fail(*_args):
         raise RuntimeError("injected after reports, versions and children were written")
 
-    monkeypatch.setattr("warehouse.load._index_sections", fail)
+    monkeypatch.setattr("warehouse.writer.load._index_sections", fail)
     with pytest.raises(RuntimeError, match="injected"):
         load_pages(con, "run-2", batch, later(60), fetch_log_rows=[{"fetch_id": 1, "url": "u",
                                                                      "outcome": "fetched"}])
@@ -316,7 +316,7 @@ def test_the_writer_imports_neither_pandas_nor_pyarrow(tmp_path) -> None:
 import sys
 import flows.nightly, flows.reprocess
 from warehouse import connect, finish_run, record_fetch_log, run_checks, snapshot, start_run
-from warehouse.load import load_pages
+from warehouse.writer.load import load_pages
 from tests.reports import T0, make_page
 con = connect({str(tmp_path / "w.duckdb")!r})
 start_run(con, "run-1", parameters={{"sources": ["tiantai"]}}, started_at=T0)
@@ -455,7 +455,7 @@ def test_a_run_left_running_is_closed_as_failed_by_the_next(con) -> None:
 
 
 
-# --- history: rekeyed, superseded, in conflict, gone (warehouse/history.py) ----------------
+# --- history: rekeyed, superseded, in conflict, gone (warehouse/writer/history.py) ----------------
 def keyed(page, kind: str):
     """The page as the extractor keys it: key_kind index_no, document_id or url."""
     page.extraction.report.key_kind = kind

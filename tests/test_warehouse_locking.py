@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from warehouse.connect import connect, snapshot, snapshot_path
-from warehouse.errors import WarehouseLockedError
-from warehouse.load import load_pages
+from warehouse.backend.connect import connect, snapshot, snapshot_path
+from warehouse.backend.errors import WarehouseLockedError
+from warehouse.writer.load import load_pages
 from tests.reports import T0, make_page
 
 _HOLDER = """

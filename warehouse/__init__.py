@@ -1,5 +1,10 @@
 """The DuckDB warehouse: schema, the only writer, checks, search, snapshots and export.
 
+Its stages are subpackages (warehouse/README.md, "Layout"): `backend` opens the file or the
+lake, `schema` is what the warehouse is, `writer` loads, `quality` checks each load, and
+`analyst` holds the readers' command lines. The names below are re-exported for the flows;
+anything else is imported from its module (`from warehouse.schema.migrate import ...`).
+
 Typical nightly use (one writer process):
 
     con = connect(settings.WAREHOUSE_PATH)          # waits for the lock, migrates
@@ -9,21 +14,17 @@ Typical nightly use (one writer process):
     finish_run(con, run_id, status="completed", counts=..., sources=...)
     con.close()
     snapshot(settings.WAREHOUSE_PATH)               # analysts read <stem>.snapshot.duckdb
-
-Note: the re-exported functions `connect` and `migrate` shadow their modules as package
-attributes; reach a module itself with `from warehouse.migrate import ...` or
-`importlib.import_module("warehouse.migrate")`.
 """
 
-from warehouse.connect import connect, snapshot, snapshot_path
-from warehouse.errors import (MigrationError, WarehouseDamaged, WarehouseError, WarehouseFormatError,
-                              WarehouseKeyError, WarehouseLockedError)
-from warehouse.load import count_outcomes, load_pages, record_fetch_log
-from warehouse.migrate import migrate
-from warehouse.quality import CheckResult, run_checks
-from warehouse.runs import finish_run, start_run
-from warehouse.search import rebuild_search_index
-from warehouse.tx import transaction
+from warehouse.backend.connect import connect, snapshot, snapshot_path
+from warehouse.backend.errors import (MigrationError, WarehouseDamaged, WarehouseError, WarehouseFormatError,
+                                      WarehouseKeyError, WarehouseLockedError)
+from warehouse.backend.tx import transaction
+from warehouse.quality.checks import CheckResult, run_checks
+from warehouse.schema.migrate import migrate
+from warehouse.writer.load import count_outcomes, load_pages, record_fetch_log
+from warehouse.writer.runs import finish_run, start_run
+from warehouse.writer.search import rebuild_search_index
 
 __all__ = [
     "CheckResult", "MigrationError", "WarehouseDamaged", "WarehouseError", "WarehouseFormatError",

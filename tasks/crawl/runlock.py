@@ -6,7 +6,7 @@ RUN_LOCK_TIMEOUT seconds, then stops with a message naming the holder (pid, host
 time), read from a small info file written under the lock. The OS releases the lock when
 its process dies, even by kill -9, so a crash never leaves the warehouse locked.
 
-A lake (`ducklake:postgres:<dsn>`, warehouse/lake.py) takes many writers, perhaps on many
+A lake (`ducklake:postgres:<dsn>`, warehouse/backend/lake.py) takes many writers, perhaps on many
 machines, and no file is beside it: its run lock is one PostgreSQL advisory lock per source
 the run loads, held by a session of the run's own on the lake's catalog database. Runs of
 other sources go on side by side; a second run of a source waits as above, then stops
