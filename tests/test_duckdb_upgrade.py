@@ -123,8 +123,10 @@ def test_a_2_0_warehouse_is_refused_in_one_line_that_names_the_conversion(wareho
     # the readers open the analysts' snapshot, a copy in the same format: converting the
     # warehouse publishes it again
     snapshot = snapshot_path(warehouse_v2)
-    for command in (["warehouse.analyst.examples", "--warehouse", warehouse_v2], ["warehouse.analyst.export", "--out", "x",
-                    "--warehouse", snapshot], ["warehouse.backend.upgrade", "--check", snapshot]):  # fmt: skip
+    export_dir = warehouse_v2.parent / "parquet"
+    for command in (["warehouse.analyst.examples", "--warehouse", warehouse_v2],
+                    ["warehouse.analyst.export", "--out", export_dir, "--warehouse", snapshot],
+                    ["warehouse.backend.upgrade", "--check", snapshot]):  # fmt: skip
         done = subprocess.run([sys.executable, "-m", *map(str, command)], cwd=PROJECT_ROOT,
                               capture_output=True, text=True, timeout=120)  # fmt: skip
         assert done.returncode == 1, command
@@ -132,6 +134,7 @@ def test_a_2_0_warehouse_is_refused_in_one_line_that_names_the_conversion(wareho
         assert line.startswith(f"{snapshot} is in the storage format of DuckDB 2.0.0"), command
         assert line.endswith(f"convert the warehouse it is a snapshot of once with "
                              f"`python -m warehouse.backend.upgrade {warehouse_v2}` (it keeps a backup)"), command
+    assert not export_dir.exists()  # the refused export wrote nothing, not even its folder
 
 
 def test_the_conversion_carries_everything_over(duckdb2, warehouse_v2) -> None:

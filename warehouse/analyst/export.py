@@ -71,9 +71,9 @@ def export_warehouse(warehouse: str | os.PathLike, out: str | os.PathLike, *,
                      lock_timeout: float = settings.WAREHOUSE_LOCK_TIMEOUT) -> dict[str, int]:
     """Write every table and main view under `out`; return rows written per name."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    con = connect(warehouse, read_only=True, lock_timeout=lock_timeout)
+    con = connect(warehouse, read_only=True, lock_timeout=lock_timeout)  # first: a refused file leaves no folder
     try:
+        out.mkdir(parents=True, exist_ok=True)
         written = {name: _copy(con, query, out / name, partitioned=name in PARTITIONED)
                    for name, query in _export_queries(con).items()}
         written[WORKBOOK] = write_workbook(con, out / WORKBOOK)
