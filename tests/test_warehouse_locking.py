@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.settings import PROJECT_ROOT
 from warehouse.backend.connect import connect, snapshot, snapshot_path
 from warehouse.backend.errors import WarehouseLockedError
 from warehouse.writer.load import load_pages
@@ -120,3 +121,33 @@ def test_snapshot_from_a_process_that_holds_the_writer(warehouse_file: Path) -> 
     finally:
         reader.close()
         con.close()
+
+
+# A writer that spills (a temp table over its memory budget) and is killed holding it.
+_KILLED_SPILLING = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[2])
+from warehouse.backend.connect import connect
+con = connect(sys.argv[1])
+con.execute("set memory_limit = '24MB'")
+con.execute("create temp table big as select i, repeat(md5(i::varchar), 8) as s from range(400000) as t(i)")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_writer_removes_the_spill_files_a_killed_writer_left(warehouse_file: Path, caplog) -> None:
+    killed = subprocess.run([sys.executable, "-c", _KILLED_SPILLING, str(warehouse_file), str(PROJECT_ROOT)],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    spill_dir = Path(f"{warehouse_file}.tmp")
+    left = sum(f.stat().st_size for f in spill_dir.glob("duckdb_temp_*"))
+    assert left > 10 * 2**20  # the killed writer's spilled temp table is still on disk
+
+    with connect(warehouse_file, read_only=True) as reader:  # a reader leaves them: a writer could still come back
+        assert reader.execute("select count(*) from reports").fetchone() == (1,)
+    assert sum(f.stat().st_size for f in spill_dir.glob("duckdb_temp_*")) == left
+
+    with caplog.at_level("INFO", logger="warehouse.backend.connect"), connect(warehouse_file) as writer:
+        assert not list(spill_dir.glob("duckdb_temp_*"))
+        assert writer.execute("select count(*) from reports").fetchone() == (1,)
+    assert f"removed {left / 2**20:.1f} MB of spill files an interrupted writer left in {spill_dir}" in caplog.text

@@ -41,6 +41,8 @@ _FORMAT_MESSAGE = "Trying to read a database file with version number"
 # of the default (readable since DuckDB 0.10) on this warehouse. A file keeps the format it
 # was created in. Readers need DuckDB >= 1.5 (the CLI of `make sql` is 1.5.5).
 STORAGE_VERSION = "v1.5.0"
+# DuckDB's spill files (duckdb_temp_storage_<size class>-<n>.tmp, duckdb_temp_block-<id>.block).
+_SPILL_FILES = "duckdb_temp_*"
 
 
 def connect(path: str | os.PathLike, *, read_only: bool = False,
@@ -57,6 +59,8 @@ def connect(path: str | os.PathLike, *, read_only: bool = False,
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         con = _open_waiting_for_lock(path, read_only, lock_timeout)
+        if not read_only:
+            remove_stale_spill_files(con)
     con.execute("set enable_progress_bar = false")  # no terminal bar in flow logs
     if not read_only:
         try:
@@ -65,6 +69,25 @@ def connect(path: str | os.PathLike, *, read_only: bool = False,
             con.close()
             raise
     return con
+
+
+def remove_stale_spill_files(con: duckdb.DuckDBPyConnection) -> int:
+    """Delete the spill files a killed writer left in the file's temp directory
+    (`<warehouse>.tmp/`; a writer that exits cleanly removes its own); return the bytes freed.
+    Safe only for the writer, before its first query: it holds the file's lock, so no other
+    process can be spilling there, and it has not spilled yet itself."""
+    (directory,) = one_row(con, "select current_setting('temp_directory')")
+    freed = 0
+    for leftover in Path(directory).glob(_SPILL_FILES) if directory else ():
+        try:
+            size = leftover.stat().st_size
+            leftover.unlink()
+        except FileNotFoundError:
+            continue
+        freed += size
+    if freed:
+        log.info("removed %.1f MB of spill files an interrupted writer left in %s", freed / 2**20, directory)
+    return freed
 
 
 def _open_waiting_for_lock(path: Path, read_only: bool,
