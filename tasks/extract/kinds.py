@@ -34,7 +34,7 @@ _REGEX_OPENERS = "([\\.^$*+?{|"  # a cue word opening with one of these does not
 @lru_cache(maxsize=1)
 def _rules() -> dict:
     rules = metric_rules()["kinds"]
-    cues = [(kind, re.compile("(?:" + "|".join(words) + ")")) for kind, words in rules["cues"].items()]
+    cues = [(kind, _in_place(re.compile("(?:" + "|".join(words) + ")"))) for kind, words in rules["cues"].items()]
     # the cues read in the clause head alone (all but target's and part's), in two patterns:
     # most figures have none of them, and two searches say so. The words that open with a
     # plain character go in one flat alternation, which lets the regex engine skip to those
@@ -45,16 +45,29 @@ def _rules() -> dict:
     others = [word for word in head_cues if word[:1] in _REGEX_OPENERS]
     return {
         "cues": cues,
-        "any_head_cue": [re.compile("|".join(words)) for words in (plain, others) if words],
-        "standards": re.compile("(?:" + "|".join(rules["standard_words"]) + ")"),
-        "stocks": re.compile("(?:" + "|".join(rules["stock_words"]) + ")"),
-        "flows": re.compile("(?:" + "|".join(rules["flow_words"]) + ")"),
+        "any_head_cue": [_in_place(re.compile("|".join(words))) for words in (plain, others) if words],
+        "standards": _in_place(re.compile("(?:" + "|".join(rules["standard_words"]) + ")")),
+        "stocks": _in_place(re.compile("(?:" + "|".join(rules["stock_words"]) + ")")),
+        "flows": _in_place(re.compile("(?:" + "|".join(rules["flow_words"]) + ")")),
         # 共359人通过考试: the verb after the count makes it an event too
-        "flow_after": re.compile("(?:次|人次)?(?:" + "|".join(rules["flow_words"]) + ")"),
+        "flow_after": _in_place(re.compile("(?:次|人次)?(?:" + "|".join(rules["flow_words"]) + ")")),
         "scopes": [(scope, re.compile(pattern)) for scope, pattern in rules["scopes"].items()],
         "any_scope": re.compile("|".join(f"(?:{pattern})" for pattern in rules["scopes"].values()) or "(?!)"),
         "window": int(rules["window"]),
     }
+
+
+# The cue patterns are searched in place, pattern.search(folded, start, end), rather than on
+# a copy of the window: the same matches, since a search ends at `end` as a string would,
+# and none of these patterns reads what lies before `start` (checked when they are built).
+_LOOKS_BEFORE_START = re.compile(r"\(\?<[=!]|\^|\\[AbB]")  # a lookbehind, ^, \A, \b or \B
+
+
+def _in_place(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """The pattern, once it is known to find in folded[start:end] exactly what it finds in place."""
+    if _LOOKS_BEFORE_START.search(pattern.pattern):
+        raise ValueError(f"config/metric_rules.yaml kinds: {pattern.pattern!r} looks before where a window starts")
+    return pattern
 
 
 def kind_of(folded: str, start: int, clause_from: int, unit_norm: str, listed_after: str | None = None,
@@ -63,20 +76,22 @@ def kind_of(folded: str, start: int, clause_from: int, unit_norm: str, listed_af
     `listed_after`: the kind of the figure it follows in a list (增长6.1%、8%), which it
     shares unless a cue of its own says otherwise."""
     rules = _rules()
-    head = folded[max(clause_from, start - rules["window"]):start]
-    sentence_head = folded[max(0, start - 2 * rules["window"]):start]
-    opened_by = folded[max(0, clause_from - 4):clause_from]  # 其中，第一产业…: a clause 其中 opens
-    head_has_cue = any(pattern.search(head) is not None for pattern in rules["any_head_cue"])
+    head_from = max(clause_from, start - rules["window"])  # the head: folded[head_from:start]
+    head_has_cue = any(pattern.search(folded, head_from, start) is not None for pattern in rules["any_head_cue"])
     for kind, pattern in rules["cues"]:
-        if kind == "target":
-            text = sentence_head
-        elif kind == "part":
-            text = opened_by + head
+        if kind == "target":  # in the sentence's head, twice as long
+            found = pattern.search(folded, max(0, start - 2 * rules["window"]), start)
+        elif kind == "part":  # in the head and the 4 characters before its clause (其中，第一产业…)
+            opened_from = max(0, clause_from - 4)
+            if head_from == clause_from:  # one run of the text
+                found = pattern.search(folded, opened_from, start)
+            else:
+                found = pattern.search(folded[opened_from:clause_from] + folded[head_from:start])
         elif head_has_cue:
-            text = head
+            found = pattern.search(folded, head_from, start)
         else:
             continue  # no cue of the head's kinds in the head: not this one either
-        if pattern.search(text):
+        if found:
             if kind == "rate" and unit_norm not in _PERCENT_UNITS:
                 return "change"  # 比上年增加66间: a difference, not a rate
             if kind == "cumulative" and unit_norm == "yuan":
@@ -88,12 +103,12 @@ def kind_of(folded: str, start: int, clause_from: int, unit_norm: str, listed_af
         return listed_after
     if unit_norm in _PERCENT_UNITS:
         return "share"
-    if unit_norm.startswith("yuan/") or (unit_norm != "yuan" and rules["standards"].search(head)):
+    if unit_norm.startswith("yuan/") or (unit_norm != "yuan" and rules["standards"].search(folded, head_from, start)):
         return "level"  # a standard or a rate per person is its level at the time
-    if rules["stocks"].search(head):
+    if rules["stocks"].search(folded, head_from, start):
         return "level"
-    after = folded[end:end + 6] if end is not None else ""
-    if unit_norm == "yuan" or rules["flows"].search(head) or rules["flow_after"].match(after):
+    if (unit_norm == "yuan" or rules["flows"].search(folded, head_from, start)
+            or (end is not None and rules["flow_after"].match(folded, end, end + 6))):  # fmt: skip
         return "amount"  # 发放低保金8350.3万元, 办结4193件, 地区生产总值564亿元: over the period
     if unit_norm in _COUNTS:
         return "level"  # 低保对象5661户: a noun and its count, a stock

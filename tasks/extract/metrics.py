@@ -367,11 +367,14 @@ def _unit_rules() -> dict:
     }
 
 
-def _first_group(head: str, compiled: tuple[re.Pattern[str], list[tuple[str, re.Pattern[str]]]]) -> str | None:
+def _first_group(text: str, start: int, end: int,
+                 compiled: tuple[re.Pattern[str], list[tuple[str, re.Pattern[str]]]]) -> str | None:  # fmt: skip
+    """The first group with a word in text[start:end] (searched in place: the patterns are
+    alternations of literal words, which read nothing around the window)."""
     any_word, ordered = compiled
-    if any_word.search(head) is None:
+    if any_word.search(text, start, end) is None:
         return None
-    return next((norm for norm, pattern in ordered if pattern.search(head)), None)
+    return next((norm for norm, pattern in ordered if pattern.search(text, start, end)), None)
 
 
 def normalise_unit(sentence: str, q: Quantity, clause_from: int) -> tuple[str, str | None]:
@@ -382,12 +385,12 @@ def normalise_unit(sentence: str, q: Quantity, clause_from: int) -> tuple[str, s
     if unit_norm == "bed" and q.unit == "张" and not any(c in sentence for c in rules["bed_cues"]):
         return "item", "张"
     if unit_norm == "yuan" and q.unit == "元":
-        norm = _first_group(sentence[clause_from:q.start], rules["periods"])
+        norm = _first_group(sentence, clause_from, q.start, rules["periods"])
         if norm:
             return norm, None
     rates = rules["rates"].get(unit_norm)
     if rates is not None:  # 每月150元/人, 每人1200元/月: half the rate is before
-        norm = _first_group(sentence[clause_from:q.start], rates)
+        norm = _first_group(sentence, clause_from, q.start, rates)
         if norm:
             return norm, None
     if unit_norm == "item" and q.multiplier != 1.0:
@@ -540,7 +543,7 @@ def metrics_of_sentence(sentence: Sentence, index_no: str | None = None, ordinal
         subject = listed.get(index) or find_subject(folded, start, end, previous_end, previous_subject, clause_from)
         previous_subject, previous_end = subject or previous_subject, end
         section = section_of(start)
-        in_list = bool(metrics) and _LIST_GAP.fullmatch(folded[previous_end_of_list:start].strip()) is not None
+        in_list = bool(metrics) and _LIST_GAP.fullmatch(folded, previous_end_of_list, start) is not None
         kind = kind_of(folded, start, clause_from, unit_norm, metrics[-1].kind if in_list else None, end)
         previous_end_of_list = end
         year = section.year if section else None
@@ -581,7 +584,7 @@ def list_subjects(folded: str, quantities: list[Quantity]) -> dict[int, str]:
     i = 0
     while i < len(quantities):
         j = i
-        while j + 1 < len(quantities) and _LIST_GAP.fullmatch(folded[quantities[j].end:quantities[j + 1].start].strip()):
+        while j + 1 < len(quantities) and _LIST_GAP.fullmatch(folded, quantities[j].end, quantities[j + 1].start):
             j += 1  # 7%、9% or 博士8万元、硕士5万元: a separator and at most a short name
         if j > i and (shared := _list_follower(folded, quantities, i, j)):
             subjects.update({k: shared for k in range(i, j + 1)})  # 博士8万元、硕士5万元购房补贴
@@ -612,7 +615,9 @@ def _list_follower(folded: str, quantities: list[Quantity], i: int, j: int) -> s
     return follower
 
 
-_LIST_GAP = re.compile(r"[、和及]\s*[\u4e00-\u9fff]{0,4}")
+# The text between two figures of a list: a separator and at most a short name. Matched in
+# place (fullmatch(folded, end, start)); the spaces around it are what a strip would remove.
+_LIST_GAP = re.compile(r"\s*[、和及]\s*[\u4e00-\u9fff]{0,4}\s*")
 _RESPECTIVELY = re.compile(r"分别(增长|下降|增加|减少|提高|降低|达到|调整|上调|为|是|占|完成|实现)?(到|至|为)?$")
 
 

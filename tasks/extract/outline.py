@@ -240,7 +240,7 @@ def toc_range(paragraphs: list[str], folded: list[str] | None = None) -> tuple[i
     prose starts. Its lines are not the outline.
 
     Folds, keys and entries are worked out for the paragraphs looked at only, once each:
-    a body is scanned from each of its first TOC_SCAN lines, rarely further."""
+    a run may start at each of the first TOC_SCAN lines, and rarely reaches further."""
     count = len(paragraphs)
     folds: list[str | None] = list(folded) if folded is not None else [None] * count
     keys: list[str | None] = [None] * count
@@ -270,19 +270,32 @@ def toc_range(paragraphs: list[str], folded: list[str] | None = None) -> tuple[i
             entries[i] = 1 if _toc_like(fold_at(i), strict) else 0
         return entries[i] == 1
 
-    starts = [marker + 1] if marker is not None else [i for i in range(scan) if entry_at(i)]
-    for start in starts:
-        if strict and not all(i < count and entry_at(i) for i in range(start, start + TOC_MIN_RUN)):
-            continue  # fewer entries in a row than a table of contents needs: no key is read
-        end, seen = start, set()
+    if marker is not None:  # the entries after it, up to the first that comes back
+        start = end = marker + 1
+        seen: set[str] = set()
         while end < count and entry_at(end) and key_at(end) not in seen:
             seen.add(key_at(end))
             end += 1
-        if marker is not None:
-            return (marker, end) if end > start else None
+        return (marker, end) if end > start else None
+    # Without one, the first entry that opens a run [start, end) of entries with no key twice,
+    # whose next line comes back. The run of the next entry holds the rest of this one (its
+    # keys are still distinct), so it is extended rather than read again: each line is read
+    # once however long the runs (a body whose every paragraph is numbered).
+    end = 0
+    run: set[str] = set()  # the keys of [start, end)
+    for start in range(scan):
+        if end <= start:
+            end, run = start, set()
+        if not all(i < count and entry_at(i) for i in range(end, start + TOC_MIN_RUN)):
+            end = start  # fewer entries in a row than a table of contents needs: no key is read
+            continue
+        while end < count and entry_at(end) and key_at(end) not in run:
+            run.add(key_at(end))
+            end += 1
         # the line after a long enough run comes back (its key read only then: a long paragraph)
-        if end - start >= TOC_MIN_RUN and end < count and key_at(end) in seen:
+        if end - start >= TOC_MIN_RUN and end < count and key_at(end) in run:
             return start, end
+        run.discard(key_at(start))
     return None
 
 
