@@ -144,6 +144,12 @@ WAREHOUSE_LOCK_TIMEOUT = float(_env("WAREHOUSE_LOCK_TIMEOUT", "60"))  # seconds 
 # held 250,000 rows (load alone at 10,000 pages, one thread: VmHWM 279 MB against 360), and
 # with them, 64MB held 125,000 rows on one thread only (VmHWM 330 MB, twice the transactions).
 WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "96MB")
+# The same for a lake's writer, which writes each table's rows of a transaction as Parquet:
+# a column of them is one allocation (a 250,000-row transaction's metric sentences, 40 MB),
+# and an UPDATE or MERGE reads whole rows back. 96MB and 160MB refused every transaction of a
+# 10,000-page load (each then done again under the large budget); 256MB held them all
+# (load alone: VmHWM 655 MB, of which 278 MB is the process with the lake attached).
+LAKE_MEMORY_LIMIT = _env("LAKE_MEMORY_LIMIT", "256MB")
 # A batch too big for that budget (a 10 MB paragraph) is loaded alone under this one.
 WAREHOUSE_MEMORY_LIMIT_LARGE = _env("WAREHOUSE_MEMORY_LIMIT_LARGE", "1GB")
 

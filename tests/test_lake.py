@@ -7,10 +7,12 @@ test_pipeline.py, test_faults_flow.py, test_export.py and test_search.py (@both_
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -25,7 +27,7 @@ from warehouse.backend.connect import connect
 from warehouse.quality.checks import run_checks
 from warehouse.schema.migrate import lake_table_ddl, list_migrations, migrate, reference
 from warehouse.schema.tables import TABLES
-from warehouse.writer.load import load_pages
+from warehouse.writer.load import load_pages, record_fetch_log
 
 LEDGER = {"runs", "run_sources", "loads", "fetch_log"}
 
@@ -321,3 +323,66 @@ def test_the_checks_verify_the_check_constraints_a_lake_cannot_hold(new_lake) ->
         results = {r.check_name: r for r in run_checks(con, "r-2")}
     assert results["check:runs.status"].status == "fail" and results["check:runs.status"].observed == 1
     assert results["check:dq_results.status"].status == "pass"
+
+
+# A lake writer that spills (a temp table over a small budget) and prints what it reads back.
+_SPILLING_WRITER = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from warehouse.backend.connect import connect
+con = connect(sys.argv[1])
+con.execute("set memory_limit = '32MB'")
+con.execute("set threads = 1")
+con.execute("create temp table big as select i, md5(i::varchar) || repeat('x', 200) as s from range(1000000) as t(i)")
+print(con.execute("select current_setting('temp_directory')").fetchone()[0])
+print(con.execute("select count(*), sum(hash(s)) from big").fetchone())
+"""
+
+
+def test_two_lake_writers_spilling_at_once_each_spill_into_a_directory_of_their_own(new_lake) -> None:
+    # One directory for both made each overwrite the other's spilled blocks: both crashed.
+    target = new_lake()
+    writers = [subprocess.Popen([sys.executable, "-c", _SPILLING_WRITER, target, str(PROJECT_ROOT)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    results = [writer.communicate(timeout=300) for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0], [err[-2000:] for _, err in results]
+    (first_dir, first_sums), (second_dir, second_sums) = (out.splitlines() for out, _ in results)
+    assert first_dir != second_dir and first_sums == second_sums
+    assert not Path(first_dir).exists() and not Path(second_dir).exists()  # removed as each closed
+
+
+def test_a_new_lake_instance_removes_the_spill_directories_of_processes_gone(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = tmp_path / f"govetl-duckdb-{gone.stdout.strip()}-0"  # a process killed while it spilled
+    live = tmp_path / f"govetl-duckdb-{os.getppid()}-3"
+    for directory in (left, live):
+        directory.mkdir()
+        (directory / "duckdb_temp_storage_S64K-0.tmp").write_bytes(b"\0" * 4096)
+    fresh = lakes.spill_directory()
+    assert fresh.parent == tmp_path and fresh.name.startswith(f"govetl-duckdb-{os.getpid()}-")
+    assert not left.exists() and live.exists()
+    assert lakes.spill_directory() != fresh  # one per instance
+
+
+def test_recording_the_fetch_log_over_large_reports_reads_their_bodies_only_for_a_state_that_changes(new_lake) -> None:
+    # The fetch log re-decides the state (gone, superseded) of every report it is about; on a
+    # lake an UPDATE of reports reads and rewrites whole rows, bodies included, so it is run
+    # for the reports whose state changes only. Before, a 10,000-page lake ran out of memory
+    # recording its first night's fetch log, and every later run did too.
+    rng = random.Random(7)
+    pages = [make_page(f"BIG-{i}", body="".join(rng.choices(_HANZI, k=150_000))) for i in range(40)]
+    with connect(new_lake()) as con:
+        load_pages(con, "run-1", pages, T0)  # 18 MB of bodies, under the writer's budget
+        con.execute("set memory_limit = '20MB'")
+        fetched = [{"fetch_id": i, "run_id": "run-2", "source": "tiantai", "url": page.url, "outcome": "fetched",
+                    "status": 200, "fetched_at": T0 + timedelta(hours=1)} for i, page in enumerate(pages)]  # fmt: skip
+        assert record_fetch_log(con, fetched) == 40
+        assert con.execute("select count(*) from reports where gone_at is not null").fetchone() == (0,)
+        con.execute(f"set memory_limit = '{settings.LAKE_MEMORY_LIMIT}'")  # an UPDATE reads a data file's bodies
+        gone = dict(fetched[0], fetch_id=100, outcome="http_error", status=404, fetched_at=T0 + timedelta(days=1))
+        assert record_fetch_log(con, [gone]) == 1
+        assert con.execute("select index_no from reports where gone_at is not null").fetchall() == [("BIG-0",)]
+
+
+_HANZI = [chr(code) for code in range(0x4E00, 0x9FA5)]

@@ -117,7 +117,8 @@ def _writer_config(*, lake: bool) -> dict[str, str | bool | int | float | list[s
     compressed, as they are inserted, within the budget, instead of to the WAL at commit and
     again at the checkpoint (tasks/settings.py: LOAD_TRANSACTION_ROWS)."""
     config: dict[str, str | bool | int | float | list[str]] = {
-        "memory_limit": settings.WAREHOUSE_MEMORY_LIMIT, "preserve_insertion_order": False}
+        "memory_limit": settings.LAKE_MEMORY_LIMIT if lake else settings.WAREHOUSE_MEMORY_LIMIT,
+        "preserve_insertion_order": False}
     if not lake:
         config["storage_compatibility_version"] = STORAGE_VERSION
         config["write_buffer_row_group_count"] = 1

@@ -90,6 +90,9 @@ def refresh_states(con: duckdb.DuckDBPyConnection) -> None:
     the usual batch: nothing is run then)."""
     if touched(con, "history_touched"):
         con.execute((SQL_DIR / "report_state.sql").read_text(encoding="utf-8"))
+        if touched(con, "state_changes"):
+            con.execute((SQL_DIR / "report_state_update.sql").read_text(encoding="utf-8"))
+        con.execute("drop table state_changes")
     con.execute("drop table history_touched")
 
 
