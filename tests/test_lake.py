@@ -24,6 +24,7 @@ from tasks.settings import PROJECT_ROOT
 from tests.reports import T0, make_page
 from warehouse.backend import lake as lakes
 from warehouse.backend.connect import connect
+from warehouse.backend.spill import spill_directory
 from warehouse.quality.checks import run_checks
 from warehouse.schema.migrate import lake_table_ddl, list_migrations, migrate, reference
 from warehouse.schema.tables import TABLES
@@ -351,7 +352,7 @@ def test_two_lake_writers_spilling_at_once_each_spill_into_a_directory_of_their_
     assert not Path(first_dir).exists() and not Path(second_dir).exists()  # removed as each closed
 
 
-def test_a_new_lake_instance_removes_the_spill_directories_of_processes_gone(tmp_path, monkeypatch) -> None:
+def test_a_new_spill_directory_comes_with_those_of_processes_gone_removed(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     left = tmp_path / f"govetl-duckdb-{gone.stdout.strip()}-0"  # a process killed while it spilled
@@ -359,10 +360,10 @@ def test_a_new_lake_instance_removes_the_spill_directories_of_processes_gone(tmp
     for directory in (left, live):
         directory.mkdir()
         (directory / "duckdb_temp_storage_S64K-0.tmp").write_bytes(b"\0" * 4096)
-    fresh = lakes.spill_directory()
+    fresh = spill_directory()
     assert fresh.parent == tmp_path and fresh.name.startswith(f"govetl-duckdb-{os.getpid()}-")
     assert not left.exists() and live.exists()
-    assert lakes.spill_directory() != fresh  # one per instance
+    assert spill_directory() != fresh  # one per instance
 
 
 def test_recording_the_fetch_log_over_large_reports_reads_their_bodies_only_for_a_state_that_changes(new_lake) -> None:

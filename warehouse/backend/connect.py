@@ -27,6 +27,7 @@ import duckdb
 from tasks import settings
 from warehouse.backend.errors import WarehouseFormatError, WarehouseLockedError
 from warehouse.backend.lake import is_lake_connection, lake_of, maintain, open_lake
+from warehouse.backend.spill import remove_stale_spill_files, spill_directory
 from warehouse.backend.tx import one_row
 from warehouse.schema.migrate import migrate
 
@@ -41,8 +42,6 @@ _FORMAT_MESSAGE = "Trying to read a database file with version number"
 # of the default (readable since DuckDB 0.10) on this warehouse. A file keeps the format it
 # was created in. Readers need DuckDB >= 1.5 (the CLI of `make sql` is 1.5.5).
 STORAGE_VERSION = "v1.5.0"
-# DuckDB's spill files (duckdb_temp_storage_<size class>-<n>.tmp, duckdb_temp_block-<id>.block).
-_SPILL_FILES = "duckdb_temp_*"
 
 
 def connect(path: str | os.PathLike, *, read_only: bool = False,
@@ -69,25 +68,6 @@ def connect(path: str | os.PathLike, *, read_only: bool = False,
             con.close()
             raise
     return con
-
-
-def remove_stale_spill_files(con: duckdb.DuckDBPyConnection) -> int:
-    """Delete the spill files a killed writer left in the file's temp directory
-    (`<warehouse>.tmp/`; a writer that exits cleanly removes its own); return the bytes freed.
-    Safe only for the writer, before its first query: it holds the file's lock, so no other
-    process can be spilling there, and it has not spilled yet itself."""
-    (directory,) = one_row(con, "select current_setting('temp_directory')")
-    freed = 0
-    for leftover in Path(directory).glob(_SPILL_FILES) if directory else ():
-        try:
-            size = leftover.stat().st_size
-            leftover.unlink()
-        except FileNotFoundError:
-            continue
-        freed += size
-    if freed:
-        log.info("removed %.1f MB of spill files an interrupted writer left in %s", freed / 2**20, directory)
-    return freed
 
 
 def _open_waiting_for_lock(path: Path, read_only: bool,
@@ -129,6 +109,8 @@ def open_file(path: Path, *, read_only: bool,
               config: dict[str, str | bool | int | float | list[str]] | None = None) -> duckdb.DuckDBPyConnection:
     """duckdb.connect, with a file in a newer DuckDB's format refused by a WarehouseFormatError
     that names the command converting it (DuckDB's own message spans four lines)."""
+    if read_only:  # readers of one file share its spill directory (<file>.tmp) unless told otherwise
+        config = {"temp_directory": str(spill_directory()), **(config or {})}
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config or {})
     except duckdb.IOException as exc:

@@ -38,12 +38,10 @@ snapshots wrote (make lake-demo, make lake-sql).
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import logging
 import os
 import random
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -57,6 +55,7 @@ import duckdb
 
 from tasks import settings
 from warehouse.backend.errors import WarehouseError
+from warehouse.backend.spill import spill_directory
 from warehouse.backend.tx import in_transaction, one_row
 
 log = logging.getLogger(__name__)
@@ -192,34 +191,6 @@ def _new_instance(lake: Lake, read_only: bool,
         con.close()
         raise
     return con
-
-
-# Each instance spills into a directory of its own: DuckDB processes spilling into one
-# directory write over each other's temporary files (two that did crashed, a segfault).
-_SPILL_PREFIX = "govetl-duckdb-"
-_spill_numbers = itertools.count()
-
-
-def spill_directory() -> Path:
-    """A new spill directory for an instance of this process: DuckDB makes it when it first
-    spills and removes it when the instance closes. Those of processes that no longer run
-    (killed before they could) are removed first."""
-    root = Path(tempfile.gettempdir())
-    for stale in root.glob(f"{_SPILL_PREFIX}*-*"):
-        pid = stale.name.removeprefix(_SPILL_PREFIX).split("-")[0]
-        if pid.isdigit() and not _running(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    return root / f"{_SPILL_PREFIX}{os.getpid()}-{next(_spill_numbers)}"
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, as another user's
-        return True
-    return True
 
 
 def _answers(base: duckdb.DuckDBPyConnection) -> bool:
