@@ -360,10 +360,11 @@ def test_a_new_spill_directory_comes_with_those_of_processes_gone_removed(tmp_pa
     for directory in (left, live):
         directory.mkdir()
         (directory / "duckdb_temp_storage_S64K-0.tmp").write_bytes(b"\0" * 4096)
-    fresh = spill_directory()
+    fresh = spill_directory("ducklake:postgres:dbname=lake")
     assert fresh.parent == tmp_path and fresh.name.startswith(f"govetl-duckdb-{os.getpid()}-")
     assert not left.exists() and live.exists()
-    assert spill_directory() != fresh  # one per instance
+    # one per owner: the connections of a process to one file share DuckDB's database and its settings
+    assert spill_directory("ducklake:postgres:dbname=lake") == fresh != spill_directory("/data/warehouse.duckdb")
 
 
 def test_recording_the_fetch_log_over_large_reports_reads_their_bodies_only_for_a_state_that_changes(new_lake) -> None:

@@ -177,3 +177,10 @@ def test_two_readers_of_the_file_spilling_at_once_each_spill_into_a_directory_of
     (first_dir, first_sums), (second_dir, second_sums) = (out.splitlines() for out, _ in results)
     assert first_dir != second_dir and first_sums == second_sums
     assert not Path(first_dir).exists() and not Path(second_dir).exists()  # removed as each closed
+
+
+def test_a_process_opens_the_file_read_only_twice_at_once(warehouse_file: Path) -> None:
+    # the two share DuckDB's database: a spill directory of their own must be the same one
+    with connect(warehouse_file, read_only=True) as first, connect(warehouse_file, read_only=True) as second:
+        assert first.execute("select count(*) from reports").fetchone() == second.execute(
+            "select count(*) from reports").fetchone() == (1,)  # fmt: skip

@@ -110,7 +110,7 @@ def open_file(path: Path, *, read_only: bool,
     """duckdb.connect, with a file in a newer DuckDB's format refused by a WarehouseFormatError
     that names the command converting it (DuckDB's own message spans four lines)."""
     if read_only:  # readers of one file share its spill directory (<file>.tmp) unless told otherwise
-        config = {"temp_directory": str(spill_directory()), **(config or {})}
+        config = {"temp_directory": str(spill_directory(str(Path(path).resolve()))), **(config or {})}
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config or {})
     except duckdb.IOException as exc:

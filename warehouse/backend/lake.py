@@ -183,7 +183,8 @@ _INSTANCES_KEPT = 4  # lakes a process keeps attached (one, in a run; a test ses
 def _new_instance(lake: Lake, read_only: bool,
                   config: dict[str, str | bool | int | float | list[str]] | None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
-                                             "temp_directory": str(spill_directory()), **(config or {})})
+                                             "temp_directory": str(spill_directory(f"{lake.dsn} {read_only}")),
+                                             **(config or {})})
     try:
         load_extensions(con)
         _attach(con, lake, read_only)

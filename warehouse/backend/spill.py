@@ -11,7 +11,7 @@ keeps `<file>.tmp`, which its lock makes its own.
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import logging
 import os
 import shutil
@@ -26,19 +26,20 @@ log = logging.getLogger(__name__)
 
 _SPILL_PREFIX = "govetl-duckdb-"
 _SPILL_FILES = "duckdb_temp_*"  # duckdb_temp_storage_<size class>-<n>.tmp, duckdb_temp_block-<id>.block
-_spill_numbers = itertools.count()
 
 
-def spill_directory() -> Path:
-    """A new spill directory for a reader or a lake instance of this process: DuckDB makes it
-    when it first spills and removes it when the connection closes. Those of processes that no longer run
-    (killed before they could) are removed first."""
+def spill_directory(owner: str) -> Path:
+    """The spill directory of this process for `owner` (a file's path, a lake): DuckDB makes
+    it when it first spills and removes it when the last connection closes. One per owner,
+    not one per connection: DuckDB shares one database between the connections of a process
+    to one file, and refuses a second connection whose configuration differs. Directories of
+    processes that no longer run (killed before DuckDB could remove them) are removed first."""
     root = Path(tempfile.gettempdir())
     for stale in root.glob(f"{_SPILL_PREFIX}*-*"):
         pid = stale.name.removeprefix(_SPILL_PREFIX).split("-")[0]
         if pid.isdigit() and not _running(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
-    return root / f"{_SPILL_PREFIX}{os.getpid()}-{next(_spill_numbers)}"
+    return root / f"{_SPILL_PREFIX}{os.getpid()}-{hashlib.sha1(owner.encode()).hexdigest()[:12]}"
 
 
 def _running(pid: int) -> bool:
