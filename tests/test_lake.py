@@ -22,6 +22,7 @@ from tasks import settings
 from tasks.crawl.runlock import RunLockedError, RunLockUnavailable, run_lock
 from tasks.settings import PROJECT_ROOT
 from tests.reports import T0, make_page
+from tests.spilling import assert_two_spill_at_once
 from warehouse.backend import lake as lakes
 from warehouse.backend.connect import connect
 from warehouse.backend.spill import spill_directory
@@ -326,30 +327,9 @@ def test_the_checks_verify_the_check_constraints_a_lake_cannot_hold(new_lake) ->
     assert results["check:dq_results.status"].status == "pass"
 
 
-# A lake writer that spills (a temp table over a small budget) and prints what it reads back.
-_SPILLING_WRITER = """
-import sys
-sys.path.insert(0, sys.argv[2])
-from warehouse.backend.connect import connect
-con = connect(sys.argv[1])
-con.execute("set memory_limit = '32MB'")
-con.execute("set threads = 1")
-con.execute("create temp table big as select i, md5(i::varchar) || repeat('x', 200) as s from range(1000000) as t(i)")
-print(con.execute("select current_setting('temp_directory')").fetchone()[0])
-print(con.execute("select count(*), sum(hash(s)) from big").fetchone())
-"""
-
-
 def test_two_lake_writers_spilling_at_once_each_spill_into_a_directory_of_their_own(new_lake) -> None:
-    # One directory for both made each overwrite the other's spilled blocks: both crashed.
-    target = new_lake()
-    writers = [subprocess.Popen([sys.executable, "-c", _SPILLING_WRITER, target, str(PROJECT_ROOT)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
-    results = [writer.communicate(timeout=300) for writer in writers]
-    assert [writer.returncode for writer in writers] == [0, 0], [err[-2000:] for _, err in results]
-    (first_dir, first_sums), (second_dir, second_sums) = (out.splitlines() for out, _ in results)
-    assert first_dir != second_dir and first_sums == second_sums
-    assert not Path(first_dir).exists() and not Path(second_dir).exists()  # removed as each closed
+    # One directory for both (every lake instance's, before): both crashed.
+    assert_two_spill_at_once(new_lake(), read_only=False)
 
 
 def test_a_new_spill_directory_comes_with_those_of_processes_gone_removed(tmp_path, monkeypatch) -> None:

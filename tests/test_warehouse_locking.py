@@ -18,6 +18,7 @@ from warehouse.backend.connect import connect, snapshot, snapshot_path
 from warehouse.backend.errors import WarehouseLockedError
 from warehouse.writer.load import load_pages
 from tests.reports import T0, make_page
+from tests.spilling import assert_two_spill_at_once
 
 _HOLDER = """
 import sys, duckdb
@@ -153,30 +154,10 @@ def test_a_writer_removes_the_spill_files_a_killed_writer_left(warehouse_file: P
     assert f"removed {left / 2**20:.1f} MB of spill files an interrupted writer left in {spill_dir}" in caplog.text
 
 
-# A reader of the file that spills (a temp table over a small budget), printing what it reads back.
-_SPILLING_READER = """
-import sys
-sys.path.insert(0, sys.argv[2])
-from warehouse.backend.connect import connect
-con = connect(sys.argv[1], read_only=True)
-con.execute("set memory_limit = '32MB'")
-con.execute("set threads = 1")
-con.execute("create temp table big as select i, md5(i::varchar) || repeat('x', 200) as s from range(1000000) as t(i)")
-print(con.execute("select current_setting('temp_directory')").fetchone()[0])
-print(con.execute("select count(*), sum(hash(s)) from big").fetchone())
-"""
-
-
 def test_two_readers_of_the_file_spilling_at_once_each_spill_into_a_directory_of_their_own(
         warehouse_file: Path) -> None:  # fmt: skip
     # DuckDB's default, <file>.tmp for every process reading the file: both readers crashed.
-    readers = [subprocess.Popen([sys.executable, "-c", _SPILLING_READER, str(warehouse_file), str(PROJECT_ROOT)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
-    results = [reader.communicate(timeout=300) for reader in readers]
-    assert [reader.returncode for reader in readers] == [0, 0], [err[-2000:] for _, err in results]
-    (first_dir, first_sums), (second_dir, second_sums) = (out.splitlines() for out, _ in results)
-    assert first_dir != second_dir and first_sums == second_sums
-    assert not Path(first_dir).exists() and not Path(second_dir).exists()  # removed as each closed
+    assert_two_spill_at_once(str(warehouse_file), read_only=True)
 
 
 def test_a_process_opens_the_file_read_only_twice_at_once(warehouse_file: Path) -> None:
