@@ -34,7 +34,7 @@ from tasks.extract.compiled import is_compiled
 from tasks.pages import ArchivedPage, page_record
 from tasks.records import LoadOutcome, PageRecord, Source
 from warehouse import load_pages
-from warehouse.backend.connect import memory_limit
+from warehouse.backend.connect import budget_setting, memory_limit
 from warehouse.writer.load import StagedPages, checkpoint
 
 log = logging.getLogger(__name__)
@@ -207,8 +207,8 @@ def load_isolating(con: duckdb.DuckDBPyConnection, run_id: str, pages: list[Page
         refusal = exc
     if _out_of_memory(refusal) and not roomier:
         log.warning("%d pages need more memory than the writer's budget; retried under %s "
-                    "(raise GOVETL_WAREHOUSE_MEMORY_LIMIT if this recurs): %s",
-                    len(pages), settings.WAREHOUSE_MEMORY_LIMIT_LARGE, str(refusal).splitlines()[0])  # fmt: skip
+                    "(raise %s if this recurs): %s", len(pages), settings.WAREHOUSE_MEMORY_LIMIT_LARGE,
+                    budget_setting(con), str(refusal).splitlines()[0])  # fmt: skip
         with memory_limit(con, settings.WAREHOUSE_MEMORY_LIMIT_LARGE):
             return load_isolating(con, run_id, pages, observed_at, roomier=True)
     if len(pages) > 1:

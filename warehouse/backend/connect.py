@@ -88,6 +88,12 @@ def _open_waiting_for_lock(path: Path, read_only: bool,
             delay = min(delay * 2, _BACKOFF_MAX_S)
 
 
+def budget_setting(con: duckdb.DuckDBPyConnection) -> str:
+    """The environment setting of the writer's memory budget on `con`'s backend (what an
+    operator raises when loads keep outgrowing it)."""
+    return "GOVETL_LAKE_MEMORY_LIMIT" if is_lake_connection(con) else "GOVETL_WAREHOUSE_MEMORY_LIMIT"
+
+
 def _writer_config(*, lake: bool) -> dict[str, str | bool | int | float | list[str]]:
     """The writer keeps to a memory budget; without insertion order DuckDB can stream
     aggregates and inserts instead of buffering them (the ETL never relies on it). A file is
