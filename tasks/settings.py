@@ -139,10 +139,10 @@ WAREHOUSE_LOCK_TIMEOUT = float(_env("WAREHOUSE_LOCK_TIMEOUT", "60"))  # seconds 
 # hold one load transaction's merge (LOAD_TRANSACTION_ROWS; its staged rows spill): 96MB holds
 # 250,000 rows, 80MB does not. One that does not fit fails, rolls back and is done again
 # under the large budget, so a smaller budget costs memory rather than saving it. What needs
-# the room is the transaction's report bodies (about 18 KB each, held until the commit as
-# staged, as a version and as a report), not its row count: with the bodies left out, 64MB
-# held 250,000 rows (load alone at 10,000 pages, one thread: VmHWM 279 MB against 360), and
-# with them, 64MB held 125,000 rows on one thread only (VmHWM 330 MB, twice the transactions).
+# the room is the transaction's text (report bodies, about 18 KB each, section texts, their
+# search words, metric sentences), not its row count. Since a body is stored once (migration
+# 0014), load alone at 10,000 pages keeps to VmHWM 309 MB (was 350-360), but 64MB and 80MB
+# still refuse a 250,000-row transaction (writing reports), and 64MB a 125,000-row one.
 WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "96MB")
 # The same for a lake's writer, which writes each table's rows of a transaction as Parquet:
 # a column of them is one allocation (a 250,000-row transaction's metric sentences, 40 MB),

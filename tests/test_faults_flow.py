@@ -626,7 +626,7 @@ def test_hostile_content_is_stored_verbatim_as_data(h, server):
     assert title == HOSTILE_TITLE
     lines = text.split("\n")
     assert HOSTILE_PARAGRAPH in lines and LONG_PARAGRAPH in lines
-    assert h.query("select title, body_text from report_versions where index_no = ?",
+    assert h.query("select title, body_text from report_version_texts where index_no = ?",
                    [HOSTILE_INDEX_NO]) == [(title, text)]  # fmt: skip
     section_texts = [t for (t,) in h.query("select text from sections where index_no = ?", [HOSTILE_INDEX_NO])]
     assert any(LONG_PARAGRAPH in t for t in section_texts) and any(HOSTILE_PARAGRAPH in t for t in section_texts)

@@ -139,15 +139,43 @@ def test_new_then_unchanged_then_changed(con) -> None:
     assert outcome.status == "changed"
     assert one(con, "select version, body_text, first_seen_at, updated_at, run_id from reports") == (
         2, "修订后的正文", T0, later(120), "run-3")
+    # the replaced body moved to its version; the current one is stored once, in reports
     assert con.execute("select version, change_kind, observed_at, body_text from report_versions "
                        "order by version").fetchall() == [
         (1, "new", T0, page.extraction.report.body_text),
-        (2, "content_changed", later(120), "修订后的正文")]
+        (2, "content_changed", later(120), None)]
+    assert con.execute("select version, is_current, body_text from report_version_texts order by version"
+                       ).fetchall() == [(1, False, page.extraction.report.body_text), (2, True, "修订后的正文")]  # fmt: skip
     # children replaced whole: the dropped sections and metrics are gone
     assert one(con, "select count(*) from sections") == (3,)
     assert con.execute("select ordinal, value from metrics").fetchall() == [(0, 150.0)]
     assert one(con, "select count(*) from search_sections") == (3,)
     assert one(con, "select count(*) from loads") == (3,)
+
+
+def test_a_warehouse_holding_current_bodies_twice_keeps_each_once_after_migration_0014(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    con = connect(path)
+    load_pages(con, "run-1", [make_page(body="第一版正文")], T0)
+    load_pages(con, "run-2", [make_page(body="第二版正文")], later(60))
+    # as a warehouse loaded before 0014 holds it: every version's body in report_versions
+    con.execute("""update report_versions as v set body_text = r.body_text from reports as r
+                   where r.index_no = v.index_no and r.version = v.version""")
+    con.execute("delete from schema_migrations where version = 14")
+    failed = {r.check_name: r.detail for r in run_checks(con, "run-2") if r.status != "pass"}
+    assert list(failed) == ["current_body_stored_once"] and "331023-01/2023-0001" in failed["current_body_stored_once"]
+    con.close()
+
+    con = connect(path)  # applies 0014 again
+    try:
+        assert con.execute("select version, body_text from report_versions order by version").fetchall() == [
+            (1, "第一版正文"), (2, None)]
+        assert con.execute("select version, body_text from report_version_texts order by version").fetchall() == [
+            (1, "第一版正文"), (2, "第二版正文")]
+        assert one(con, "select body_text from reports") == ("第二版正文",)
+        assert {r.status for r in run_checks(con, "run-3")} == {"pass"}
+    finally:
+        con.close()
 
 
 @both_backends
@@ -487,7 +515,7 @@ def test_a_page_that_states_an_index_no_later_takes_it_with_its_whole_history(co
     assert rows_keyed_by(con, url) == dict.fromkeys(before, 0)  # no duplicate left under the stand-in
     after = rows_keyed_by(con, "331023-01/2023-0042")
     assert after == before | {"report_versions": 2}
-    assert con.execute("select version, url, change_kind, observed_at, body_text from report_versions "
+    assert con.execute("select version, url, change_kind, observed_at, body_text from report_version_texts "
                        "order by version").fetchall() == [
         (1, url, "new", T0, "正文第一版"), (2, url, "content_changed", later(60), "正文第二版")]
     assert one(con, "select key_kind, former_key, version, first_seen_at from reports") == (

@@ -218,6 +218,7 @@ class SourceCrawl:
     def _fetched(self, item: FetchItem, url: str, result: FetchResult) -> None:
         self.crawl.archive.record(self.crawl.run_id, self.source.name, result, gone_recheck_after=self._gone_after)
         result.body = None  # it is in the archive now; do not hold the corpus in memory
+        result.headers = {}  # archived too; held until the run's end, they were ~1 KB a page
         with self._lock:
             self.crawled.fetches.append(result)
         self._one_less()

@@ -15,10 +15,13 @@ half-loaded report, ever). The merge follows dlt's delete-insert:
 4. `sql/plan.sql`: the page that first stated a key represents it (its owner); compare with
    `reports` → new | changed (content_sha256 differs) | reextracted (same content, other
    extractor_version) | unchanged; another page with other content is a conflict.
-5. `sql/report_versions.sql`, `sql/reports.sql`, `sql/report_urls.sql`,
-   `sql/conflicts.sql`; then per child table (tables.REPORT_CHILDREN) delete the touched
-   reports' rows and insert the staged ones; the search index of the touched reports; new
-   rejects; `sql/report_state.sql` (superseded, gone) for the reports whose links changed.
+5. `sql/version_bodies.sql` (a changed report's replaced body moves to its version: the
+   current body is stored once, in `reports`), `sql/report_versions.sql`, `sql/reports.sql`
+   (reports new to the warehouse; `sql/reports_replace.sql` those stored before),
+   `sql/report_urls.sql`, `sql/conflicts.sql`; then per child table (tables.REPORT_CHILDREN)
+   delete the touched reports' rows and insert the staged ones; the search index of the
+   touched reports; new rejects; `sql/report_state.sql` (superseded, gone) for the reports
+   whose links changed.
 Unchanged reports write nothing at all, so a re-run over unchanged pages leaves every
 data table byte-for-byte as it was. warehouse/writer/history.py says what the history columns mean.
 
@@ -352,7 +355,7 @@ def _stage_tables(batch: _Batch, reject_fields: dict[str, na.Schema]) -> dict[st
 
 
 # --- 3.-5. merge (SQL) -----------------------------------------------------------------
-_PLAN_VIEWS = ("load_plan", "conflicting", "other_pages")
+_PLAN_VIEWS = ("report_rows", "replaced_versions", "load_plan", "conflicting", "other_pages")
 _PLAN_TABLES = ("rekeys", "page_keys", "batch_pages", "page_plan", "touched_reports", "replaced_reports")
 
 
@@ -364,11 +367,14 @@ def _merge(con: duckdb.DuckDBPyConnection, pages: Sequence[tuple[str, str]],
     _run_sql(con, "moves")
     if touched(con, "history_touched"):  # steps that write nothing in the usual batch run only when needed
         _run_sql(con, "relink")
-    for step in ("plan", "report_versions", "reports", "report_urls"):
+    _run_sql(con, "plan")
+    replaced = "replaced_reports" if touched(con, "replaced_reports") else None
+    if replaced and touched(con, "replaced_versions"):
+        _run_sql(con, "version_bodies")  # before sql/reports_replace.sql overwrites the bodies it moves
+    for step in ("report_versions", "reports", *(["reports_replace"] if replaced else []), "report_urls"):
         _run_sql(con, step)
     if touched(con, "conflicting"):
         _run_sql(con, "conflicts")
-    replaced = "replaced_reports" if touched(con, "replaced_reports") else None
     for table in REPORT_CHILDREN:
         _replace_children(con, table, replaced)
     _index_sections(con, replaced)

@@ -84,6 +84,10 @@ select url from other_pages where not same_content
 union all
 select c.url from report_conflicts as c semi join batch_pages as b using (url) where c.resolved_at is null;
 
+-- The versions this load replaces by a new content: sql/version_bodies.sql runs if any.
+create or replace temp view replaced_versions as
+select index_no, stored_version as version from page_plan where represents and action = 'changed';
+
 -- Reports whose extraction is written by this load: their children are replaced.
 create or replace temp table touched_reports as
 select index_no from load_plan where action <> 'unchanged';

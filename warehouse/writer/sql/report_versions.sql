@@ -1,4 +1,6 @@
--- Step 5: append a version row for every new report and every content change.
+-- Step 5: append a version row for every new report and every content change. Its body is
+-- not copied here: the current version's body is reports.body_text (migration 0014), and moves
+-- to this row when a later version replaces it (sql/version_bodies.sql).
 insert into report_versions by name
 select
     p.index_no,
@@ -6,7 +8,6 @@ select
     p.content_sha256,
     p.title,
     p.url,
-    p.body_text,
     ctx.observed_at,
     ctx.run_id,
     p.extractor_version,

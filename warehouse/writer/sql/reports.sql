@@ -1,12 +1,14 @@
--- Step 6: upsert the current row of every touched report. first_seen_at and the history
+-- Step 6: write the current row of every touched report. first_seen_at and the history
 -- columns survive from the stored row (sql/report_state.sql changes those from the links); a
 -- re-extraction keeps the URL of the version it re-extracted (so the current row still equals
--- the latest version). Unchanged reports are not written at all. MERGE rather than INSERT OR
--- REPLACE: a lake has no primary key to replace on (warehouse/backend/lake.py).
-merge into reports as r
-using (
+-- the latest version). Unchanged reports are not written at all.
+-- A report new to the warehouse is appended; only reports stored before are merged
+-- (sql/reports_replace.sql): a MERGE of every touched report was the load's highest memory
+-- (it joins its source, bodies and all, with reports; BENCHMARKS.md).
+create or replace temp view report_rows as
 select
     p.index_no,
+    p.action,
     p.source,
     p.region,
     case p.action when 'reextracted' then p.stored_url else p.url end as url,
@@ -36,8 +38,7 @@ select
     p.stored_former_key as former_key
 from load_plan as p
 cross join load_context as ctx
-where p.action <> 'unchanged'
-) as s
-on r.index_no = s.index_no
-when matched then update by name
-when not matched then insert by name;
+where p.action <> 'unchanged';
+
+insert into reports by name
+select * exclude (action) from report_rows where action = 'new';
