@@ -7,7 +7,7 @@ Process defaults for these offline, unattended runs (set a variable to override 
   system after 20 ms rather than keeping it for reuse: a load frees and takes tens of MB a
   statement. Load alone at 10,000 pages: VmHWM 339 MB against 358 with DuckDB's setting,
   at the same speed; at once (0 ms) gave 315 MB but made the load 28% slower (README,
-  "Figures"). Read when DuckDB is first imported, so it is set here, before any flow module
+  "Performance"). Read when DuckDB is first imported, so it is set here, before any flow module
   imports it;
 - at most two glibc malloc arenas (MALLOC_ARENA_MAX=2): glibc gives each thread that
   allocates an arena of its own, up to eight per core, and keeps what the crawl's dozens of

@@ -140,9 +140,9 @@ WAREHOUSE_LOCK_TIMEOUT = float(_env("WAREHOUSE_LOCK_TIMEOUT", "60"))  # seconds 
 # 250,000 rows, 80MB does not. One that does not fit fails, rolls back and is done again
 # under the large budget, so a smaller budget costs memory rather than saving it. What needs
 # the room is the transaction's text (report bodies, about 18 KB each, section texts, their
-# search words, metric sentences), not its row count. Since a body is stored once (migration
-# 0014), load alone at 10,000 pages keeps to VmHWM 309 MB (was 350-360), but 64MB and 80MB
-# still refuse a 250,000-row transaction (writing reports), and 64MB a 125,000-row one.
+# search words, metric sentences), not its row count. With each body stored once (migration
+# 0014), 64MB and 80MB still refuse a 250,000-row transaction (writing reports), and 64MB a
+# 125,000-row one (load alone at 10,000 pages).
 WAREHOUSE_MEMORY_LIMIT = _env("WAREHOUSE_MEMORY_LIMIT", "96MB")
 # The same for a lake's writer, which writes each table's rows of a transaction as Parquet:
 # a column of them is one allocation (a 250,000-row transaction's metric sentences, 40 MB),

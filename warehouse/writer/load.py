@@ -15,9 +15,9 @@ half-loaded report, ever). The merge follows dlt's delete-insert:
 4. `sql/plan.sql`: the page that first stated a key represents it (its owner); compare with
    `reports` → new | changed (content_sha256 differs) | reextracted (same content, other
    extractor_version) | unchanged; another page with other content is a conflict.
-5. `sql/version_bodies.sql` (a changed report's replaced body moves to its version: the
-   current body is stored once, in `reports`), `sql/report_versions.sql`, `sql/reports.sql`
-   (reports new to the warehouse; `sql/reports_replace.sql` those stored before),
+5. `sql/report_versions.sql`, `sql/reports.sql` (reports new to the warehouse); for reports
+   stored before, `sql/version_bodies.sql` (a changed report's replaced body moves to its
+   version: the current body is stored once, in `reports`), then `sql/reports_replace.sql`;
    `sql/report_urls.sql`, `sql/conflicts.sql`; then per child table (tables.REPORT_CHILDREN)
    delete the touched reports' rows and insert the staged ones; the search index of the
    touched reports; new rejects; `sql/report_state.sql` (superseded, gone) for the reports
@@ -367,12 +367,14 @@ def _merge(con: duckdb.DuckDBPyConnection, pages: Sequence[tuple[str, str]],
     _run_sql(con, "moves")
     if touched(con, "history_touched"):  # steps that write nothing in the usual batch run only when needed
         _run_sql(con, "relink")
-    _run_sql(con, "plan")
-    replaced = "replaced_reports" if touched(con, "replaced_reports") else None
-    if replaced and touched(con, "replaced_versions"):
-        _run_sql(con, "version_bodies")  # before sql/reports_replace.sql overwrites the bodies it moves
-    for step in ("report_versions", "reports", *(["reports_replace"] if replaced else []), "report_urls"):
+    for step in ("plan", "report_versions", "reports"):
         _run_sql(con, step)
+    replaced = "replaced_reports" if touched(con, "replaced_reports") else None
+    if replaced:
+        if touched(con, "replaced_versions"):
+            _run_sql(con, "version_bodies")  # before sql/reports_replace.sql overwrites the bodies it moves
+        _run_sql(con, "reports_replace")
+    _run_sql(con, "report_urls")
     if touched(con, "conflicting"):
         _run_sql(con, "conflicts")
     for table in REPORT_CHILDREN:

@@ -1,4 +1,4 @@
--- Step 6, run only when the load touches reports stored before (replaced_reports, sql/plan.sql):
+-- Step 6b, run only when the load touches reports stored before (replaced_reports, sql/plan.sql):
 -- their current rows (sql/reports.sql: report_rows) replace the stored ones. MERGE rather than
 -- INSERT OR REPLACE: a lake has no primary key to replace on (warehouse/backend/lake.py).
 merge into reports as r
