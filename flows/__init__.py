@@ -4,11 +4,12 @@ Process defaults for these offline, unattended runs (set a variable to override 
 - telemetry off, which also silences the temporary server's heartbeat tracebacks
   ("database is locked");
 - DuckDB's allocator (its own jemalloc) hands memory the warehouse writer freed back to the
-  system after 20 ms rather than keeping it for reuse: a load frees and takes tens of MB a
-  statement. Load alone at 10,000 pages: VmHWM 339 MB against 358 with DuckDB's setting,
-  at the same speed; at once (0 ms) gave 315 MB but made the load 28% slower (README,
-  "Performance"). Read when DuckDB is first imported, so it is set here, before any flow module
-  imports it;
+  system at once rather than keeping it for reuse: a load frees and takes tens of MB a
+  statement, and memory kept even 5 ms sat in the run's peak. Nightly flow at 10,000 pages
+  (with the writer's settings of tasks/settings.py): peak RSS 394 MB against 425 after 20 ms,
+  and the load no slower (27.7 s). With DuckDB's two threads and its default row groups, at
+  once made the load 28% slower (BENCHMARKS.md of 2026-12-05). Read when DuckDB is first
+  imported, so it is set here, before any flow module imports it;
 - at most two glibc malloc arenas (MALLOC_ARENA_MAX=2): glibc gives each thread that
   allocates an arena of its own, up to eight per core, and keeps what the crawl's dozens of
   threads freed in them for the rest of the run (~9 MB at 10,000 pages).
@@ -18,7 +19,7 @@ import ctypes
 import os
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DUCKDB_JE_MALLOC_CONF", "dirty_decay_ms:20,muzzy_decay_ms:0")
+os.environ.setdefault("DUCKDB_JE_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
 
 def _limit_malloc_arenas(arenas: int = 2) -> None:

@@ -34,7 +34,7 @@ from tasks.extract.compiled import is_compiled
 from tasks.pages import ArchivedPage, page_record
 from tasks.records import LoadOutcome, PageRecord, Source
 from warehouse import load_pages
-from warehouse.backend.connect import budget_setting, memory_limit
+from warehouse.backend.connect import budget_setting, memory_limit, out_of_memory
 from warehouse.writer.load import StagedPages, checkpoint
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class BatchLoader:
             try:
                 outcomes = staged.commit()
             except _REFUSALS as exc:  # the transaction rolled back
-                if not _out_of_memory(exc):
+                if not out_of_memory(exc):
                     raise
                 log.warning("a load transaction of %d pages needs more memory than the writer's budget; tried again "
                             "under %s (lower GOVETL_LOAD_TRANSACTION_ROWS if this recurs): %s", len(staged),
@@ -148,7 +148,7 @@ class BatchLoader:
                 with memory_limit(self.con, settings.WAREHOUSE_MEMORY_LIMIT_LARGE):
                     outcomes = staged.commit()
         except _REFUSALS as exc:
-            if isinstance(exc, duckdb.TransactionException) and not _out_of_memory(exc):
+            if isinstance(exc, duckdb.TransactionException) and not out_of_memory(exc):
                 raise
             return self._load_again(exc)
         self.rows_since_checkpoint += staged.rows
@@ -202,10 +202,10 @@ def load_isolating(con: duckdb.DuckDBPyConnection, run_id: str, pages: list[Page
     try:
         return load_pages(con, run_id, pages, observed_at)
     except _REFUSALS as exc:  # load_pages rolled the batch back
-        if isinstance(exc, duckdb.TransactionException) and not _out_of_memory(exc):
+        if isinstance(exc, duckdb.TransactionException) and not out_of_memory(exc):
             raise
         refusal = exc
-    if _out_of_memory(refusal) and not roomier:
+    if out_of_memory(refusal) and not roomier:
         log.warning("%d pages need more memory than the writer's budget; retried under %s "
                     "(raise %s if this recurs): %s", len(pages), settings.WAREHOUSE_MEMORY_LIMIT_LARGE,
                     budget_setting(con), str(refusal).splitlines()[0])  # fmt: skip
@@ -223,11 +223,6 @@ def load_isolating(con: duckdb.DuckDBPyConnection, run_id: str, pages: list[Page
 # What the warehouse may refuse of a batch. A commit that runs out of memory surfaces as a
 # TransactionException ("Failed to commit: failed to pin block"); other transaction errors propagate.
 _REFUSALS = (duckdb.DataError, duckdb.IntegrityError, duckdb.OutOfMemoryException, duckdb.TransactionException)
-
-
-def _out_of_memory(exc: Exception) -> bool:
-    return isinstance(exc, duckdb.OutOfMemoryException) or (
-        isinstance(exc, duckdb.TransactionException) and "memory limit" in str(exc).lower())
 
 
 def batches(items: list, size: int = settings.BATCH_SIZE) -> list[list]:

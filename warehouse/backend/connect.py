@@ -13,6 +13,7 @@ read-only, and the end of a run is DuckLake's maintenance instead of a published
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -26,7 +27,7 @@ import duckdb
 
 from tasks import settings
 from warehouse.backend.errors import WarehouseFormatError, WarehouseLockedError
-from warehouse.backend.lake import is_lake_connection, lake_of, maintain, open_lake
+from warehouse.backend.lake import is_lake_connection, lake_of, maintain, open_lake, sql_literal
 from warehouse.backend.spill import remove_stale_spill_files, spill_directory
 from warehouse.backend.tx import one_row
 from warehouse.schema.migrate import migrate
@@ -76,7 +77,9 @@ def _open_waiting_for_lock(path: Path, read_only: bool,
     delay = _BACKOFF_START_S
     while True:
         try:
-            return open_file(path, read_only=read_only, config={} if read_only else _writer_config(lake=False))
+            if read_only:
+                return open_file(path, read_only=True)
+            return _open_writer(path, _writer_config(lake=False))
         except duckdb.IOException as exc:
             if _LOCK_MESSAGE not in str(exc):
                 raise
@@ -108,7 +111,44 @@ def _writer_config(*, lake: bool) -> dict[str, str | bool | int | float | list[s
     if not lake:
         config["storage_compatibility_version"] = STORAGE_VERSION
         config["write_buffer_row_group_count"] = 1
+        config["threads"] = settings.WAREHOUSE_THREADS
     return config
+
+
+# Catalog names DuckDB holds already: a file named after one is attached under another name.
+_TAKEN_CATALOGS = {"memory", "system", "temp", "main"}
+
+
+def _open_writer(path: Path, config: dict[str, str | bool | int | float | list[str]]) -> duckdb.DuckDBPyConnection:
+    """The writer's connection: a DuckDB instance in memory with the file attached under its
+    usual name (the file's stem) and in use. Attaching is DuckDB 1.5's only way to set a
+    file's row group size (settings.WAREHOUSE_ROW_GROUP_SIZE). The instance is named after
+    the file, so that every writer connection of this process shares it, as connections to
+    one file path share one DuckDB instance (a run that is interrupted records it on a
+    connection of its own, beside the load's). Spill files go where they would go anyway
+    (`<file>.tmp`, warehouse/backend/spill.py); refusals are DuckDB's own, as `open_file` says."""
+    alias = _sql_name(path.stem if path.stem.lower() not in _TAKEN_CATALOGS else "warehouse")
+    instance = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    con = duckdb.connect(f":memory:govetl-{instance}", config={**config, "temp_directory": f"{path}.tmp"})
+    try:
+        con.execute(f"attach if not exists {sql_literal(str(path))} as {alias} "
+                    f"(row_group_size {settings.WAREHOUSE_ROW_GROUP_SIZE:d})")
+        con.execute(f"use {alias}")
+    except duckdb.IOException as exc:
+        con.close()
+        if _FORMAT_MESSAGE not in str(exc):
+            raise
+        header = storage_header(path)
+        raise WarehouseFormatError(path, header[1] if header else None, duckdb.__version__,
+                                   _warehouse_of(path)) from None
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _sql_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def open_file(path: Path, *, read_only: bool,
@@ -196,6 +236,16 @@ def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
         yield
     finally:
         _restore_memory_limit(con, previous)
+
+
+_SHORT_OF_MEMORY = re.compile(r"memory limit|failed to pin block|could not allocate", re.IGNORECASE)
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Did DuckDB refuse for want of memory under its limit? A statement's own commit that
+    cannot pin a block raises a TransactionException ("Failed to commit: failed to pin block")."""
+    return isinstance(exc, duckdb.OutOfMemoryException) or (
+        isinstance(exc, duckdb.TransactionException) and bool(_SHORT_OF_MEMORY.search(str(exc))))
 
 
 def _restore_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:

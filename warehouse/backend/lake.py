@@ -137,16 +137,16 @@ def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
     """INSTALL each extension from its wheel's file (a copy into DuckDB's extension directory,
     skipped when there), then LOAD it. Nothing is downloaded."""
     for name in EXTENSIONS:
-        con.execute(f"install {_literal(str(extension_file(name)))}")
+        con.execute(f"install {sql_literal(str(extension_file(name)))}")
         con.execute(f"load {name}")
 
 
 def attach_statements(lake: Lake, *, read_only: bool = True) -> list[str]:
     """What a DuckDB session runs to read (or write) the lake: the analyst's lines too."""
     mode = " (read_only)" if read_only else ""
-    return ([f"install {_literal(str(extension_file(name)))}" for name in EXTENSIONS]
+    return ([f"install {sql_literal(str(extension_file(name)))}" for name in EXTENSIONS]
             + [f"load {name}" for name in EXTENSIONS]
-            + [f"attach {_literal(lake.attach_path)} as {ALIAS}{mode}", f"use {ALIAS}"])
+            + [f"attach {sql_literal(lake.attach_path)} as {ALIAS}{mode}", f"use {ALIAS}"])
 
 
 # --- connections ---------------------------------------------------------------------------
@@ -212,10 +212,10 @@ def forget_instances(lake: Lake | None = None) -> None:
 
 
 def _attach(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> None:
-    target = _literal(lake.attach_path)
+    target = sql_literal(lake.attach_path)
     options = ["read_only"] if read_only else []
     if lake.data_path and not read_only:
-        options.append(f"data_path {_literal(lake.data_path)}")
+        options.append(f"data_path {sql_literal(lake.data_path)}")
     try:
         con.execute(f"attach {target} as {ALIAS}" + (f" ({', '.join(options)})" if options else ""))
         return
@@ -227,7 +227,7 @@ def _attach(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> None
     data_path = _absolute(str(settings.LAKE_DEFAULT_DATA_PATH))
     Path(data_path).mkdir(parents=True, exist_ok=True)
     try:
-        con.execute(f"attach {target} as {ALIAS} (data_path {_literal(data_path)})")
+        con.execute(f"attach {target} as {ALIAS} (data_path {sql_literal(data_path)})")
     except duckdb.Error as exc:
         raise _attach_error(lake, str(exc), read_only) from None
     log.info("created the lake %s, its files in %s", lake, data_path)
@@ -260,10 +260,10 @@ def check_reachable(lake: Lake) -> None:
     """Raise LakeUnavailable unless the catalog's PostgreSQL answers (a run's preflight)."""
     con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
     try:
-        con.execute(f"install {_literal(str(extension_file('postgres_scanner')))}")
+        con.execute(f"install {sql_literal(str(extension_file('postgres_scanner')))}")
         con.execute("load postgres_scanner")
         try:
-            con.execute(f"attach {_literal(lake.dsn)} as catalog (type postgres, read_only)")
+            con.execute(f"attach {sql_literal(lake.dsn)} as catalog (type postgres, read_only)")
         except duckdb.Error as exc:
             raise _attach_error(lake, str(exc), read_only=True) from None
     finally:
@@ -369,5 +369,6 @@ def tables_changed_since(con: duckdb.DuckDBPyConnection, snapshot: int) -> dict[
     return {name: int(count) for name, count in rows}
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """A text as a SQL string literal (for statements that take no parameters: ATTACH, INSTALL)."""
     return "'" + text.replace("'", "''") + "'"

@@ -42,6 +42,7 @@ from tasks import settings
 from tasks.crawl.runlock import RunLockedError, run_lock
 from warehouse.backend.connect import STORAGE_VERSION, open_file, snapshot, snapshot_path, storage_header
 from warehouse.backend.errors import WarehouseError, WarehouseFormatError
+from warehouse.backend.lake import sql_literal
 from warehouse.schema.migrate import list_migrations, migrate
 
 log = logging.getLogger(__name__)
@@ -213,8 +214,8 @@ def _carried(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _import_table(con: duckdb.DuckDBPyConnection, table: str, file: str) -> None:
     exists = con.execute(f"select count(*) from duckdb_tables() where schema_name = 'main' "
-                         f"and table_name = {_literal(table)}").fetchone()  # fmt: skip
-    source = f"read_parquet({_literal(file)})"
+                         f"and table_name = {sql_literal(table)}").fetchone()  # fmt: skip
+    source = f"read_parquet({sql_literal(file)})"
     if exists and exists[0]:
         con.execute(f"insert into {_identifier(table)} by name select * from {source}")
     else:  # a table no migration creates: kept, with its rows and columns (no keys, comments)
@@ -245,9 +246,6 @@ def _verified_counts(con: duckdb.DuckDBPyConnection, manifest: dict[str, Any]) -
 def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 # --- 3. the swap --------------------------------------------------------------------------

@@ -40,6 +40,7 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -49,14 +50,16 @@ from typing import Any
 import duckdb
 import nanoarrow as na
 
+from tasks import settings
 from tasks.extract.keys import report_key
 from tasks.records import Extraction, LoadOutcome, Metric, PageRecord, Rank, Report, Section
+from warehouse.backend.connect import memory_limit, out_of_memory
 from warehouse.backend.errors import WarehouseKeyError
 from warehouse.backend.lake import claim, is_lake_connection, retrying
 from warehouse.backend.staging import (Chunks, append_staged, arrow_fields, columns_to_arrow, drop_staged,
                                        main_columns, staged, staged_values, table_fields, to_arrow, utc_naive,
                                        utc_now)
-from warehouse.backend.tx import one_row, transaction
+from warehouse.backend.tx import in_transaction, one_row, transaction
 from warehouse.schema.tables import REPORT_CHILDREN, TABLES
 from warehouse.writer.history import redirected_home, refresh_gone, refresh_states, rekey, touched
 from warehouse.writer.search import index_section_words, section_words
@@ -199,12 +202,30 @@ class StagedPages:
 
     def _stage_held(self) -> None:
         """Copy the batches held in Python into the staged tables: one statement a table for
-        many batches (a statement each cost more than the copy)."""
-        for name, chunks in self._held.items():
-            append_staged(self.con, name, chunks, create=name not in self._tables)
-            if name not in self._tables:
-                self._tables.append(name)
+        many batches (a statement each cost more than the copy). Under the staging budget
+        (settings.WAREHOUSE_STAGING_MEMORY_LIMIT: the staged rows spill rather than stay in
+        memory beside the extraction); a table that does not fit it even so is copied under
+        the writer's budget. Inside a caller's transaction a refused copy would abort it, so
+        there the writer's budget is kept."""
+        held = list(self._held.items())
+        copied = 0
+        try:
+            with nullcontext() if in_transaction(self.con) else memory_limit(
+                    self.con, settings.WAREHOUSE_STAGING_MEMORY_LIMIT):
+                for name, chunks in held:
+                    self._append(name, chunks)
+                    copied += 1
+        except duckdb.Error as exc:  # a refused copy wrote nothing (autocommit)
+            if in_transaction(self.con) or not out_of_memory(exc):
+                raise
+            for name, chunks in held[copied:]:
+                self._append(name, chunks)
         self._held, self._held_rows = {}, 0
+
+    def _append(self, name: str, chunks: Chunks) -> None:
+        append_staged(self.con, name, chunks, create=name not in self._tables)
+        if name not in self._tables:
+            self._tables.append(name)
 
 
 def new_load_id() -> str:
