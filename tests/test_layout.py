@@ -8,6 +8,8 @@ never import test or benchmark code.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,11 @@ def test_warehouse_top_level_holds_only_the_package_and_its_stages():
         module = ast.parse((PROJECT_ROOT / "warehouse" / stage / "__init__.py").read_text("utf-8"))
         assert ast.get_docstring(module), f"warehouse/{stage}/__init__.py must say what the stage is"
         assert len(module.body) == 1, f"warehouse/{stage}/__init__.py must not import: import its modules by name"
+
+
+def test_a_nightly_run_imports_psycopg_only_when_it_uses_postgresql():
+    # psycopg and libpq hold ~9 MB: only an archive in PostgreSQL or a lake's run lock needs them.
+    probe = "import sys, flows.nightly; print('psycopg' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"

@@ -31,11 +31,14 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psycopg
 from filelock import FileLock, Timeout
 
 from tasks import settings
+
+if TYPE_CHECKING:  # psycopg is imported only when a lake's run lock is taken (_source_locks):
+    import psycopg  # ~9 MB every run would otherwise hold
 
 
 class RunLockedError(RuntimeError):
@@ -122,6 +125,8 @@ _BACKOFF_START_S, _BACKOFF_MAX_S = 0.1, 2.0
 @contextmanager
 def _source_locks(dsn: str, sources: Collection[str], timeout: float) -> Iterator[None]:
     holder = f"govetl run: pid {os.getpid()} on {socket.gethostname()}, started {datetime.now(UTC):%Y-%m-%dT%H:%M:%S}Z"
+    import psycopg  # here alone (the TYPE_CHECKING import above says why)
+
     shown = settings.redact_dsn(settings.LAKE_PREFIX + dsn)
     try:
         session = psycopg.connect(dsn, autocommit=True, application_name=holder[:63], connect_timeout=10)

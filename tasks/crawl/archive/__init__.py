@@ -10,7 +10,8 @@ they differ:
 - a SQLite file, `archive/archive.sqlite` beside the warehouse: the single-machine
   default (sqlite.py);
 - a schema of a PostgreSQL database every worker can reach, for runs on many machines
-  or many runs at once: `--archive 'postgres:<libpq connection string>'` (postgres.py).
+  or many runs at once: `--archive 'postgres:<libpq connection string>'` (postgres.py,
+  imported only when such an archive is used: psycopg would hold ~9 MB of every run).
 location.py reads the setting (`--archive`, prefect.yaml's `archive`, GOVETL_ARCHIVE).
 
 Tables (schema version in SQLite's `PRAGMA user_version`, PostgreSQL's `archive_version`;
@@ -60,7 +61,7 @@ This package imports nothing of Prefect, the warehouse or the flows (tests/test_
 from tasks.crawl.archive.errors import (ArchiveDamagedError, ArchiveError, ArchiveSettingError,
                                        ArchiveUnavailableError)  # fmt: skip
 from tasks.crawl.archive.location import ARCHIVE_FILENAME, ArchiveLocation, as_location, locate, shown_setting
-from tasks.crawl.archive.postgres import PostgresArchive
+from tasks.crawl.archive.postgres_location import PostgresArchive
 from tasks.crawl.archive.store import (GONE_STATUSES, ArchivedFetch, ArchiveProgress, FrontierLink, PageState,
                                        RawArchive, archive_progress, check, is_gone, set_aside)  # fmt: skip
 

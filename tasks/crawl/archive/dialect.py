@@ -56,6 +56,11 @@ class Database(Protocol):
     def column_types(self) -> Mapping[str, str]:
         """What the placeholders of schema.MIGRATIONS stand for on this backend."""
 
+    @property
+    def data_errors(self) -> tuple[type[Exception], ...]:
+        """The driver's errors for a value the database refused (a write that may succeed
+        without it)."""
+
     def write(self) -> AbstractContextManager[Session]:
         """One transaction holding the archive's write lock: committed when the block ends,
         rolled back if it raises."""

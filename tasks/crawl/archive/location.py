@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks import settings
-from tasks.crawl.archive.postgres import PREFIX, PostgresArchive
+from tasks.crawl.archive.postgres_location import PREFIX, PostgresArchive
 
 ARCHIVE_FILENAME = "archive.sqlite"
 ArchiveLocation = Path | PostgresArchive

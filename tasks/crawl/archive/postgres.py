@@ -15,6 +15,9 @@ for the write lock (lock_timeout). A broken connection is dropped and replaced o
 use. Errors: a server that cannot be reached or refuses the connection (or a wait that ran
 out) is ArchiveUnavailableError; a table of the schema gone is ArchiveDamagedError; a full
 disk on the server is an OSError ENOSPC naming the archive, as a full local disk is.
+
+The location (PostgresArchive, the `postgres:` setting) is postgres_location.py's: this
+module, and psycopg with it, is imported only when an archive in PostgreSQL is used.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import shlex
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -39,67 +41,16 @@ from psycopg.rows import dict_row
 
 from tasks import settings
 from tasks.crawl.archive.dialect import Row, Session
-from tasks.crawl.archive.errors import ArchiveDamagedError, ArchiveSettingError, ArchiveUnavailableError
+from tasks.crawl.archive.errors import ArchiveDamagedError, ArchiveUnavailableError
+from tasks.crawl.archive.postgres_location import PostgresArchive
+from tasks.crawl.archive.postgres_location import first_line as _first_line
 from tasks.crawl.archive.schema import SCHEMA_VERSION, tables_at
 
-PREFIX = "postgres:"
 DRIVER_ERRORS = (psycopg.Error,)
 DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError)  # a value refused (psycopg.errors' classes 22, 23)
 COLUMN_TYPES = {"fetch_id": "BIGINT", "real": "DOUBLE PRECISION", "blob": "BYTEA",
                 "rowid": "rowid BIGINT GENERATED ALWAYS AS IDENTITY,"}  # fmt: skip
 _VERSION_TABLE = "archive_version"
-_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # lower case: no quoting; PostgreSQL's 63 at most
-
-
-@dataclass(frozen=True)
-class PostgresArchive:
-    """Where an archive in PostgreSQL lives: a libpq connection string and a schema.
-
-    str() is the setting that names it, without its password (safe for logs and messages)."""
-
-    dsn: str
-    schema: str = field(default_factory=lambda: settings.ARCHIVE_SCHEMA)
-
-    def __post_init__(self) -> None:
-        if not _SCHEMA_NAME.fullmatch(self.schema):
-            raise ArchiveSettingError(f"GOVETL_ARCHIVE_SCHEMA={self.schema}",
-                                      "a schema name is 1 to 63 of a-z, 0-9 and _, not starting with a digit")
-
-    @classmethod
-    def parse(cls, setting: str, schema: str | None = None) -> PostgresArchive:
-        """`postgres:<libpq connection string>` → PostgresArchive; ArchiveSettingError if the
-        connection string does not parse."""
-        dsn = setting.removeprefix(PREFIX).strip()
-        try:
-            conninfo_to_dict(dsn)
-        except psycopg.ProgrammingError as exc:
-            raise ArchiveSettingError(PREFIX + "…", f"not a libpq connection string ({_first_line(exc)})") from None
-        return cls(dsn, schema or settings.ARCHIVE_SCHEMA)
-
-    def __str__(self) -> str:
-        schema = "" if self.schema == settings.ARCHIVE_SCHEMA else f" (schema {self.schema})"
-        return f"{PREFIX}{self.shown_dsn}{schema}"
-
-    def command(self, *words: str) -> str:
-        """`python -m tasks.crawl.archive WORDS <this archive>`, as a shell line."""
-        env = "" if self.schema == settings.ARCHIVE_SCHEMA else f"GOVETL_ARCHIVE_SCHEMA={self.schema} "
-        return f"{env}python -m tasks.crawl.archive {' '.join(words)} {shlex.quote(PREFIX + self.shown_dsn)}"
-
-    @property
-    def shown_dsn(self) -> str:
-        """The connection string without its password."""
-        try:
-            params = {k: v for k, v in conninfo_to_dict(self.dsn).items() if k != "password"}
-        except psycopg.ProgrammingError:
-            return "(not a libpq connection string)"
-        given = {k: m.start() if (m := re.search(rf"(?:^|\s){k}\s*=", self.dsn)) else len(self.dsn) for k in params}
-        return make_conninfo("", **{k: params[k] for k in sorted(params, key=given.__getitem__)})  # as written
-
-    def exists(self) -> bool:
-        """Does the database hold this archive's schema? (ArchiveUnavailableError if it
-        cannot be asked.)"""
-        with _translated(self), _connect(self) as conn:
-            return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [self.schema]).fetchone() is not None
 
 
 class PostgresSession:
@@ -127,6 +78,7 @@ class PostgresDatabase:
     """An open archive in PostgreSQL (dialect.Database): a pool of connections to it."""
 
     column_types = COLUMN_TYPES
+    data_errors = DATA_ERRORS
 
     def __init__(self, where: PostgresArchive) -> None:
         self.where = where
@@ -278,11 +230,6 @@ def _lock_key(schema: str) -> int:
     return int.from_bytes(hashlib.sha256(f"govetl raw archive {schema}".encode()).digest()[:8], "big", signed=True)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0].strip() if text else type(exc).__name__
-
-
 def _damaged(where: PostgresArchive, detail: str) -> ArchiveDamagedError:
     return ArchiveDamagedError(where, detail, setting=where.command("set-aside"),
                                salvage=f"`pg_dump --schema={where.schema} {shlex.quote(where.shown_dsn)} "
@@ -294,6 +241,13 @@ def reader(where: PostgresArchive) -> Iterator[PostgresSession]:
     """Reads on a connection of their own (not the pool's)."""
     with _translated(where), _connect(where) as conn:
         yield PostgresSession(conn)
+
+
+def schema_exists(where: PostgresArchive) -> bool:
+    """Does the database hold the archive's schema? (ArchiveUnavailableError if it cannot
+    be asked.)"""
+    with _translated(where), _connect(where) as conn:
+        return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [where.schema]).fetchone() is not None
 
 
 # --- the command line: check, set aside --------------------------------------------------

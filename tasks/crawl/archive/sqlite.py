@@ -52,6 +52,7 @@ class SQLiteDatabase:
     """An archive file, open and checked (dialect.Database); ArchiveDamagedError if damaged."""
 
     column_types = COLUMN_TYPES
+    data_errors = DATA_ERRORS
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from tasks import settings
-from tasks.crawl.archive import postgres, schema, sqlite
+# The PostgreSQL backend (and psycopg with it, ~9 MB) is imported only where an archive in
+# PostgreSQL is used, not by every run that keeps its archive in SQLite.
+from tasks.crawl.archive import schema, sqlite
 from tasks.crawl.archive.dialect import Database, Row, Session
 from tasks.crawl.archive.errors import ArchiveError
 from tasks.crawl.archive.location import ArchiveLocation, as_location
-from tasks.crawl.archive.postgres import PostgresArchive
+from tasks.crawl.archive.postgres_location import PostgresArchive
 from tasks.crawl.discover import Discovery, ListingPage
 from tasks.records import FetchOutcome, FetchResult
 
@@ -103,7 +105,7 @@ class RawArchive:
         PostgreSQL cannot be reached."""
         self.location: ArchiveLocation = as_location(where)
         self._db = open_database(self.location)
-        self._group_commit = _GroupCommit(self._write_recordings)
+        self._group_commit = _GroupCommit(self._write_recordings, self._db.data_errors)
         try:
             _migrate(self._db)
         except BaseException:
@@ -308,6 +310,8 @@ class RawArchive:
 def open_database(location: ArchiveLocation) -> Database:
     """The backend of `location`, open (not migrated)."""
     if isinstance(location, PostgresArchive):
+        from tasks.crawl.archive import postgres
+
         return postgres.PostgresDatabase(location)
     return sqlite.SQLiteDatabase(location)
 
@@ -377,15 +381,16 @@ class _GroupCommit:
     written wait for the next one, which the first of them writes for all; each caller
     returns once its own outcome is committed, with its fetch id. Many threads recording
     page by page (the crawl's fetch threads) then take the write lock and commit once per
-    group rather than once per page. A group refused for its data (DATA_ERRORS: a value
-    the database will not take) is written again outcome by outcome, so that one bad outcome
-    fails only its own caller; any other failure (an archive that cannot be reached or is
-    locked, a full disk) fails the whole group at once, rather than once per outcome."""
+    group rather than once per page. A group refused for its data (ValueError, TypeError or
+    the backend's `data_errors`: a value the database will not take) is written again
+    outcome by outcome, so that one bad outcome fails only its own caller; any other failure
+    (an archive that cannot be reached or is locked, a full disk) fails the whole group at
+    once, rather than once per outcome."""
 
-    DATA_ERRORS = (ValueError, TypeError, *sqlite.DATA_ERRORS, *postgres.DATA_ERRORS)
-
-    def __init__(self, write: Callable[[Sequence[_Recording]], list[int]]) -> None:
+    def __init__(self, write: Callable[[Sequence[_Recording]], list[int]],
+                 data_errors: tuple[type[Exception], ...] = ()) -> None:  # fmt: skip
         self._write = write
+        self._data_errors: tuple[type[Exception], ...] = (ValueError, TypeError, *data_errors)
         self._turn = threading.Condition()
         self._queue: list[_Waiting] = []
         self._writing = False
@@ -412,7 +417,7 @@ class _GroupCommit:
         try:
             for waiting, fetch_id in zip(group, self._write([w.recording for w in group]), strict=True):
                 waiting.succeed(fetch_id)
-        except self.DATA_ERRORS:
+        except self._data_errors:
             for waiting in group:  # alone, each outcome succeeds or fails on its own
                 try:
                     waiting.succeed(self._write([waiting.recording])[0])
@@ -463,20 +468,34 @@ class ArchiveProgress:
 def archive_progress(where: ArchiveLocation, run_id: str) -> ArchiveProgress | None:
     """ArchiveProgress of `run_id`, read on a connection of its own (the run's may be busy);
     None when there is no archive, or no readable one."""
+    unreadable: tuple[type[Exception], ...] = (ArchiveError, OSError, *_driver_errors(where))
     try:
         if not where.exists():
             return None
         with open_reader(where) as session:
             counts = {name: int(session.rows(sql, {"run_id": run_id, "source": None})[0]["n"])
                       for name, sql in schema.PROGRESS.items()}  # fmt: skip
-    except (ArchiveError, OSError, *sqlite.DRIVER_ERRORS, *postgres.DRIVER_ERRORS):  # a stop must not fail here
+    except unreadable:  # a stop must not fail here
         return None
     return ArchiveProgress(**counts)
 
 
+def _driver_errors(where: ArchiveLocation) -> tuple[type[Exception], ...]:
+    """The errors of the driver of `where`'s backend."""
+    if isinstance(where, PostgresArchive):
+        from tasks.crawl.archive import postgres
+
+        return postgres.DRIVER_ERRORS
+    return sqlite.DRIVER_ERRORS
+
+
 def open_reader(where: ArchiveLocation) -> AbstractContextManager[Session]:
     """A read session on a connection of its own."""
-    return postgres.reader(where) if isinstance(where, PostgresArchive) else sqlite.reader(where)
+    if isinstance(where, PostgresArchive):
+        from tasks.crawl.archive import postgres
+
+        return postgres.reader(where)
+    return sqlite.reader(where)
 
 
 def check(where: str | Path | PostgresArchive) -> str:
@@ -484,6 +503,8 @@ def check(where: str | Path | PostgresArchive) -> str:
     PostgreSQL cannot be reached); never creates one. Returns what was found."""
     location = as_location(where)
     if isinstance(location, PostgresArchive):
+        from tasks.crawl.archive import postgres
+
         return postgres.check(location)
     return sqlite.check(location) if location.exists() else "no archive yet"
 
@@ -494,6 +515,8 @@ def set_aside(where: str | Path | PostgresArchive, now: datetime | None = None) 
     location = as_location(where)
     stamp = now or datetime.now(UTC)
     if isinstance(location, PostgresArchive):
+        from tasks.crawl.archive import postgres
+
         return postgres.set_aside(location, stamp)
     return sqlite.set_aside(location, stamp)
 
