@@ -5,11 +5,11 @@ Process defaults for these offline, unattended runs (set a variable to override 
   ("database is locked");
 - DuckDB's allocator (its own jemalloc) hands memory the warehouse writer freed back to the
   system at once rather than keeping it for reuse: a load frees and takes tens of MB a
-  statement, and memory kept even 5 ms sat in the run's peak. Nightly flow at 10,000 pages
-  (with the writer's settings of tasks/settings.py): peak RSS 394 MB against 425 after 20 ms,
-  and the load no slower (27.7 s). With DuckDB's two threads and its default row groups, at
-  once made the load 28% slower (BENCHMARKS.md of 2026-12-05). Read when DuckDB is first
-  imported, so it is set here, before any flow module imports it;
+  statement, and memory kept even 5 ms sat in the run's peak (load alone at 10,000 pages,
+  one writer thread: 5 ms 338 MB, 20 ms 333, at once 298). It costs speed, which the writer's one thread and
+  smaller row groups (tasks/settings.py) make up: with them the nightly flow at 10,000 pages
+  peaked at 394 MB against 425, its load 27.7 s against 35.3 (README, "Performance"). Read
+  when DuckDB is first imported, so it is set here, before any flow module imports it;
 - at most two glibc malloc arenas (MALLOC_ARENA_MAX=2): glibc gives each thread that
   allocates an arena of its own, up to eight per core, and keeps what the crawl's dozens of
   threads freed in them for the rest of the run (~9 MB at 10,000 pages).
