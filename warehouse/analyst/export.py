@@ -43,7 +43,7 @@ from tasks import settings
 from warehouse.backend.connect import connect
 from warehouse.backend.errors import WarehouseError
 from warehouse.backend.staging import utc_now
-from warehouse.backend.tx import one_row
+from warehouse.backend.tx import one_row, sql_literal
 from warehouse.schema.migrate import view_column_comments
 
 log = logging.getLogger(__name__)
@@ -100,15 +100,10 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path, partitioned:
     target = target if partitioned else target.with_suffix(".parquet")
     target.unlink(missing_ok=True)
     options = "format parquet, partition_by (region)" if partitioned else "format parquet"
-    (rows,) = one_row(con, f"copy ({query}) to {_literal(target)} ({options})")
+    (rows,) = one_row(con, f"copy ({query}) to {sql_literal(str(target))} ({options})")  # COPY takes no parameters
     if partitioned:
         target.mkdir(exist_ok=True)  # an empty table still exports as a readable directory
     return rows
-
-
-def _literal(path: Path) -> str:
-    """A file path as a SQL string literal (COPY TO takes no bound parameters)."""
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def write_workbook(con: duckdb.DuckDBPyConnection, path: Path) -> int:

@@ -27,9 +27,9 @@ import duckdb
 
 from tasks import settings
 from warehouse.backend.errors import WarehouseFormatError, WarehouseLockedError
-from warehouse.backend.lake import is_lake_connection, lake_of, maintain, open_lake, sql_literal
+from warehouse.backend.lake import is_lake_connection, lake_of, maintain, open_lake
 from warehouse.backend.spill import remove_stale_spill_files, spill_directory
-from warehouse.backend.tx import one_row
+from warehouse.backend.tx import one_row, sql_identifier, sql_literal
 from warehouse.schema.migrate import migrate
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def _open_writer(path: Path, config: dict[str, str | bool | int | float | list[s
     one file path share one DuckDB instance (a run that is interrupted records it on a
     connection of its own, beside the load's). Spill files go where they would go anyway
     (`<file>.tmp`, warehouse/backend/spill.py); refusals are DuckDB's own, as `open_file` says."""
-    alias = _sql_name(path.stem if path.stem.lower() not in _TAKEN_CATALOGS else "warehouse")
+    alias = sql_identifier(path.stem if path.stem.lower() not in _TAKEN_CATALOGS else "warehouse")
     instance = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
     con = duckdb.connect(f":memory:govetl-{instance}", config={**config, "temp_directory": f"{path}.tmp"})
     try:
@@ -136,19 +136,12 @@ def _open_writer(path: Path, config: dict[str, str | bool | int | float | list[s
         con.execute(f"use {alias}")
     except duckdb.IOException as exc:
         con.close()
-        if _FORMAT_MESSAGE not in str(exc):
-            raise
-        header = storage_header(path)
-        raise WarehouseFormatError(path, header[1] if header else None, duckdb.__version__,
-                                   _warehouse_of(path)) from None
+        _raise_if_newer_format(path, exc)
+        raise
     except BaseException:
         con.close()
         raise
     return con
-
-
-def _sql_name(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def open_file(path: Path, *, read_only: bool,
@@ -160,8 +153,14 @@ def open_file(path: Path, *, read_only: bool,
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config or {})
     except duckdb.IOException as exc:
-        if _FORMAT_MESSAGE not in str(exc):
-            raise
+        _raise_if_newer_format(path, exc)
+        raise
+
+
+def _raise_if_newer_format(path: Path, exc: duckdb.IOException) -> None:
+    """DuckDB's refusal of a file in a newer DuckDB's format, as a WarehouseFormatError that
+    names the command converting it; any other refusal (a lock) is left to the caller."""
+    if _FORMAT_MESSAGE in str(exc):
         header = storage_header(path)
         raise WarehouseFormatError(path, header[1] if header else None, duckdb.__version__,
                                    _warehouse_of(path)) from None

@@ -56,7 +56,7 @@ import duckdb
 from tasks import settings
 from warehouse.backend.errors import WarehouseError
 from warehouse.backend.spill import spill_directory
-from warehouse.backend.tx import in_transaction, one_row
+from warehouse.backend.tx import in_transaction, one_row, sql_literal
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -368,7 +368,3 @@ def tables_changed_since(con: duckdb.DuckDBPyConnection, snapshot: int) -> dict[
         group by all order by all""").fetchall()
     return {name: int(count) for name, count in rows}
 
-
-def sql_literal(text: str) -> str:
-    """A text as a SQL string literal (for statements that take no parameters: ATTACH, INSTALL)."""
-    return "'" + text.replace("'", "''") + "'"

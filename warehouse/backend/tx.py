@@ -1,4 +1,5 @@
-"""One DuckDB transaction around a unit of work; the one row a query must return."""
+"""One DuckDB transaction around a unit of work; the one row a query must return; text quoted
+into the statements that take no parameters (ATTACH, INSTALL, COPY, COMMENT, SET)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,13 @@ def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] |
     if not rows:
         raise duckdb.InvalidInputException(f"query returned no row: {sql.strip()[:200]}")
     return rows[0]
+
+
+def sql_literal(text: str) -> str:
+    """A text as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    """A name (table, catalog, sequence) as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'

@@ -42,7 +42,7 @@ from tasks import settings
 from tasks.crawl.runlock import RunLockedError, run_lock
 from warehouse.backend.connect import STORAGE_VERSION, open_file, snapshot, snapshot_path, storage_header
 from warehouse.backend.errors import WarehouseError, WarehouseFormatError
-from warehouse.backend.lake import sql_literal
+from warehouse.backend.tx import sql_identifier, sql_literal
 from warehouse.schema.migrate import list_migrations, migrate
 
 log = logging.getLogger(__name__)
@@ -217,10 +217,10 @@ def _import_table(con: duckdb.DuckDBPyConnection, table: str, file: str) -> None
                          f"and table_name = {sql_literal(table)}").fetchone()  # fmt: skip
     source = f"read_parquet({sql_literal(file)})"
     if exists and exists[0]:
-        con.execute(f"insert into {_identifier(table)} by name select * from {source}")
+        con.execute(f"insert into {sql_identifier(table)} by name select * from {source}")
     else:  # a table no migration creates: kept, with its rows and columns (no keys, comments)
         log.warning("table %s is not the project's; imported as it was exported", table)
-        con.execute(f"create table {_identifier(table)} as select * from {source}")
+        con.execute(f"create table {sql_identifier(table)} as select * from {source}")
 
 
 def _move_sequence(con: duckdb.DuckDBPyConnection, seq: dict[str, Any]) -> None:
@@ -228,7 +228,7 @@ def _move_sequence(con: duckdb.DuckDBPyConnection, seq: dict[str, Any]) -> None:
     if seq["last"] is None:
         return
     cycle = "cycle" if seq["cycle"] else "no cycle"
-    con.execute(f"create or replace sequence {_identifier(seq['name'])} increment by {int(seq['increment'])} "
+    con.execute(f"create or replace sequence {sql_identifier(seq['name'])} increment by {int(seq['increment'])} "
                 f"minvalue {int(seq['min'])} maxvalue {int(seq['max'])} "
                 f"start with {int(seq['last']) + int(seq['increment'])} {cycle}")
 
@@ -236,16 +236,11 @@ def _move_sequence(con: duckdb.DuckDBPyConnection, seq: dict[str, Any]) -> None:
 def _verified_counts(con: duckdb.DuckDBPyConnection, manifest: dict[str, Any]) -> dict[str, int]:
     rows: dict[str, int] = {}
     for table, export in _carried(manifest).items():
-        (count,) = con.execute(f"select count(*) from {_identifier(table)}").fetchone() or (None,)
+        (count,) = con.execute(f"select count(*) from {sql_identifier(table)}").fetchone() or (None,)
         if count != export["rows"]:
             raise UpgradeError(f"table {table}: {export['rows']} rows exported, {count} imported")
         rows[table] = count
     return rows
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
 
 
 # --- 3. the swap --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import duckdb
 
 from warehouse.backend.lake import retrying
 from warehouse.backend.staging import staged, table_fields, to_arrow, utc_naive, utc_now
-from warehouse.backend.tx import one_row, transaction
+from warehouse.backend.tx import one_row, sql_literal, transaction
 from warehouse.schema.migrate import reference
 from warehouse.schema.tables import TABLES
 
@@ -64,7 +64,7 @@ def constraint_checks() -> dict[str, str]:
     for table, columns, expression, text in constraints:
         name = f"{table}.{'_'.join(columns)}"
         checks[f"check:{name}"] = template.substitute(name=name, table=table, expression=expression,
-                                                      text="'" + text.replace("'", "''") + "'")
+                                                      text=sql_literal(text))
     return checks
 
 

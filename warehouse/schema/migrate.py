@@ -40,7 +40,7 @@ import duckdb
 from warehouse.backend.errors import MigrationError
 from warehouse.backend.lake import CLAIMS_DDL, is_lake_connection, retrying
 from warehouse.backend.staging import staged, staged_values, text_fields, to_arrow, utc_now
-from warehouse.backend.tx import one_row, transaction
+from warehouse.backend.tx import one_row, sql_literal, transaction
 from warehouse.writer.search import fill_missing_words
 
 log = logging.getLogger(__name__)
@@ -229,8 +229,8 @@ def lake_table_ddl(ref: duckdb.DuckDBPyConnection, table: str, *, comments: bool
         (table_comment,) = one_row(ref, "select comment from duckdb_tables() where schema_name = 'main' "
                                         "and table_name = ?", [table])  # fmt: skip
         if table_comment:
-            ddl.append(f'comment on table "{table}" is {_literal(table_comment)}')
-        ddl += [f'comment on column "{table}"."{name}" is {_literal(comment)}'
+            ddl.append(f'comment on table "{table}" is {sql_literal(table_comment)}')
+        ddl += [f'comment on column "{table}"."{name}" is {sql_literal(comment)}'
                 for name, _, _, _, comment in columns if comment]
     return ";\n".join(ddl) + ";"
 
@@ -264,10 +264,6 @@ def _refuse_what_a_lake_lacks(ref: duckdb.DuckDBPyConnection) -> None:
     if left:
         raise MigrationError(f"the migrations leave macros or views ({', '.join(n for (n,) in left)}): "
                              "define them in warehouse/schema/views/ so that a lake gets them too")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _list_repeatables() -> list[SqlFile]:

@@ -33,7 +33,7 @@ from string import Template
 import duckdb
 
 from warehouse.backend.staging import staged_values, utc_naive
-from warehouse.backend.tx import one_row
+from warehouse.backend.tx import one_row, sql_literal
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 
@@ -80,7 +80,7 @@ def keyed_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 def refresh_gone(con: duckdb.DuckDBPyConnection) -> None:
     """Recompute the gone state of the links the fetch-log rows in temp table stg_fetch_log are
     about, then of their reports (the caller's transaction)."""
-    con.execute(Template((SQL_DIR / "gone.sql").read_text(encoding="utf-8")).substitute(home_page=_literal(HOME_PAGE)))
+    con.execute(Template((SQL_DIR / "gone.sql").read_text(encoding="utf-8")).substitute(home_page=sql_literal(HOME_PAGE)))
     refresh_states(con)
     con.execute("drop table gone_links")
 
@@ -125,7 +125,3 @@ select 4, 'page(s) stating a 索引号 another page keeps, with other content (r
 from report_conflicts, args where last_seen_at >= args.since and resolved_at is null
 order by 1
 """
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -208,15 +208,15 @@ class StagedPages:
         the writer's budget. Inside a caller's transaction a refused copy would abort it, so
         there the writer's budget is kept."""
         held = list(self._held.items())
+        inside = in_transaction(self.con)
         copied = 0
         try:
-            with nullcontext() if in_transaction(self.con) else memory_limit(
-                    self.con, settings.WAREHOUSE_STAGING_MEMORY_LIMIT):
+            with nullcontext() if inside else memory_limit(self.con, settings.WAREHOUSE_STAGING_MEMORY_LIMIT):
                 for name, chunks in held:
                     self._append(name, chunks)
                     copied += 1
         except duckdb.Error as exc:  # a refused copy wrote nothing (autocommit)
-            if in_transaction(self.con) or not out_of_memory(exc):
+            if inside or not out_of_memory(exc):
                 raise
             for name, chunks in held[copied:]:
                 self._append(name, chunks)
